@@ -1,0 +1,267 @@
+"""The event catalogue: everything that can happen to a lead's journey.
+
+Events are frozen msgspec Structs in one tagged union. The tag (stored as `type`) is written
+explicitly and never changes, even if a class is renamed. Schema evolution follows msgspec's
+rules: a new field always gets a default, a field's type never changes; a breaking change
+bumps the class's `SCHEMA_VERSION` and registers an upcaster in `codec.py`.
+
+Unknown fields are tolerated on decode (never `forbid_unknown_fields` here): an old reader
+must survive a newer writer's extra fields.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, ClassVar
+
+import msgspec
+
+from cerniq_outreach.domain.enums import (
+    BounceKind,
+    Channel,
+    JourneyState,
+    OptOutScope,
+    Priority,
+    ReplyTrigger,
+    ReviewReason,
+    ReviewResolution,
+    SentimentLabel,
+)
+
+TEXT_PREVIEW_LIMIT = 500
+
+# Constraints checked whenever an event is decoded (stored data is validated on read).
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+Score = Annotated[int, msgspec.Meta(ge=-100, le=100)]
+Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+QuotaCost = Annotated[int, msgspec.Meta(ge=0, le=1)]
+
+
+class Company(msgspec.Struct, frozen=True, kw_only=True):
+    """The company (and its contact person) a lead stands for; personal data lives here."""
+
+    name: str
+    fiscal_code: str | None = None
+    county: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    contact_name: str | None = None
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Fields every journey event carries. `occurred_at` comes from the clock port."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    event_id: str
+    tenant_id: str
+    lead_id: str
+    occurred_at: AwareDatetime
+
+
+class LeadEnrolled(Event, frozen=True, kw_only=True, tag="LeadEnrolled"):
+    """The journey starts: the lead joins a (cold) sequence."""
+
+    sequence_id: str
+    company: Company
+    stop_on_reply: bool = True
+
+
+class PhoneAssigned(Event, frozen=True, kw_only=True, tag="PhoneAssigned"):
+    """The WhatsApp number that will write to this lead from now on (sticky)."""
+
+    phone_id: str
+    previous_phone_id: str | None = None
+    reason: str = "first WhatsApp message"
+
+
+class MessageQueued(Event, frozen=True, kw_only=True, tag="MessageQueued"):
+    """An outbound message was decided and its quota reserved; the log is the outbox.
+
+    A manual (human) message has no sequence and step, and a free-text one no template.
+    """
+
+    message_id: str
+    channel: Channel
+    sequence_id: str | None = None
+    step: int | None = None
+    template_id: str | None = None
+    template_version: int | None = None
+    content_hash: str
+    quota_cost: QuotaCost = 0
+    phone_id: str | None = None
+
+
+class MessageSent(Event, frozen=True, kw_only=True, tag="MessageSent"):
+    """The provider accepted the message (for EMAIL_COLD: the lead was handed to Instantly)."""
+
+    message_id: str
+    channel: Channel
+    phone_id: str | None = None
+    quota_cost: QuotaCost = 0
+    provider: str
+    external_id: str
+
+
+class MessageDelivered(Event, frozen=True, kw_only=True, tag="MessageDelivered"):
+    """The provider reports the message reached the recipient's device or mailbox."""
+
+    message_id: str
+
+
+class MessageRead(Event, frozen=True, kw_only=True, tag="MessageRead"):
+    """WhatsApp read receipt."""
+
+    message_id: str
+
+
+class MessageOpened(Event, frozen=True, kw_only=True, tag="MessageOpened"):
+    """An email was opened (tracking pixel)."""
+
+    message_id: str
+
+
+class MessageClicked(Event, frozen=True, kw_only=True, tag="MessageClicked"):
+    """A link in an email was clicked."""
+
+    message_id: str
+
+
+class MessageBounced(Event, frozen=True, kw_only=True, tag="MessageBounced"):
+    """The address refused the message; hard means for good."""
+
+    message_id: str
+    kind: BounceKind
+
+
+class MessageFailed(Event, frozen=True, kw_only=True, tag="MessageFailed"):
+    """The provider refused or lost the message; permanent failures are not retried."""
+
+    message_id: str
+    reason: str
+    permanent: bool
+
+
+class MessageCancelled(Event, frozen=True, kw_only=True, tag="MessageCancelled"):
+    """A queued message will not be sent: between queueing and sending, a rule closed the way."""
+
+    message_id: str
+    reason: str
+
+
+class ReplyReceived(Event, frozen=True, kw_only=True, tag="ReplyReceived"):
+    """The lead wrote back; the preview is at most 500 characters."""
+
+    channel: Channel
+    external_id: str
+    text_preview: Annotated[str, msgspec.Meta(max_length=TEXT_PREVIEW_LIMIT)]
+    content_hash: str
+
+
+class SentimentScored(Event, frozen=True, kw_only=True, tag="SentimentScored"):
+    """The analyser's reading of the latest reply."""
+
+    score: Score
+    label: SentimentLabel
+    confidence: Confidence
+    triggers: tuple[ReplyTrigger, ...] = ()
+
+
+class ReviewRequested(Event, frozen=True, kw_only=True, tag="ReviewRequested"):
+    """A human must look at this journey before automation writes again."""
+
+    review_id: str
+    reason: ReviewReason
+    priority: Priority
+    sla_due_at: AwareDatetime
+
+
+class ReviewResolved(Event, frozen=True, kw_only=True, tag="ReviewResolved"):
+    """A human closed a review item."""
+
+    review_id: str
+    resolution: ReviewResolution
+    resolved_by: str
+
+
+class OptedOut(Event, frozen=True, kw_only=True, tag="OptedOut"):
+    """The lead objected; nothing goes out on that channel family (or any) ever again."""
+
+    channel: OptOutScope
+    source: str
+
+
+class StateChanged(Event, frozen=True, kw_only=True, tag="StateChanged"):
+    """The journey moved between states, next to the event that caused it."""
+
+    from_state: JourneyState
+    to_state: JourneyState
+    reason: str
+
+
+class SequenceStarted(Event, frozen=True, kw_only=True, tag="SequenceStarted"):
+    """A human started a (warm) sequence on the journey."""
+
+    sequence_id: str
+    started_by: str
+    stop_on_reply: bool = True
+
+
+class SequenceStopped(Event, frozen=True, kw_only=True, tag="SequenceStopped"):
+    """The running sequence will send no further steps."""
+
+    reason: str
+
+
+class SequenceSnoozed(Event, frozen=True, kw_only=True, tag="SequenceSnoozed"):
+    """An out-of-office reply: the sequence waits until `until`, then goes on."""
+
+    until: AwareDatetime
+    reason: str
+
+
+class HumanTookControl(Event, frozen=True, kw_only=True, tag="HumanTookControl"):
+    """A person owns the conversation; automation stays silent."""
+
+    user: str
+
+
+class HumanReleasedControl(Event, frozen=True, kw_only=True, tag="HumanReleasedControl"):
+    """The person handed the conversation back to automation."""
+
+    user: str
+
+
+AnyEvent = (
+    LeadEnrolled
+    | PhoneAssigned
+    | MessageQueued
+    | MessageSent
+    | MessageDelivered
+    | MessageRead
+    | MessageOpened
+    | MessageClicked
+    | MessageBounced
+    | MessageFailed
+    | MessageCancelled
+    | ReplyReceived
+    | SentimentScored
+    | ReviewRequested
+    | ReviewResolved
+    | OptedOut
+    | StateChanged
+    | SequenceStarted
+    | SequenceStopped
+    | SequenceSnoozed
+    | HumanTookControl
+    | HumanReleasedControl
+)
+
+EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__
+
+EVENT_CLASSES: dict[str, type[Event]] = {str(cls.__struct_config__.tag): cls for cls in EVENT_TYPES}
+
+
+def event_type_name(event: Event) -> str:
+    """The stable tag of an event, as stored in the log's `event_type` column."""
+    return str(type(event).__struct_config__.tag)
