@@ -9,7 +9,7 @@ import msgspec
 from cerniq_outreach.domain.events import AnyEvent
 
 
-class Metadata(msgspec.Struct, frozen=True, kw_only=True):
+class Metadata(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Why an event was written: the request it belongs to, what caused it, who did it."""
 
     correlation_id: str | None = None
@@ -33,7 +33,7 @@ class Checkpoint(msgspec.Struct, frozen=True, order=True):
 START = Checkpoint()
 
 
-class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True):
+class RecordedEvent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """One stored event with its envelope; `event` is decoded and its personal data opened.
 
     When the lead's key has been destroyed (erasure), the personal fields read as erased.

@@ -70,7 +70,7 @@ _STATUS_RANK = {
 }
 
 
-class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
+class MessageRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """What the journey knows of one outbound message."""
 
     message_id: str
@@ -98,7 +98,7 @@ class MessageRecord(msgspec.Struct, frozen=True, kw_only=True):
         )
 
 
-class OpenReview(msgspec.Struct, frozen=True, kw_only=True):
+class OpenReview(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A review item not yet resolved."""
 
     review_id: str
@@ -107,7 +107,9 @@ class OpenReview(msgspec.Struct, frozen=True, kw_only=True):
     sla_due_at: datetime
 
 
-class Journey(msgspec.Struct, frozen=True, kw_only=True):
+# gc=False (here and above): states are rebuilt, never mutated, and hold no back references,
+# so they cannot be part of a reference cycle; untracked, replay avoids collector passes.
+class Journey(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Everything decisions need to know about one lead's journey."""
 
     tenant_id: str = ""
