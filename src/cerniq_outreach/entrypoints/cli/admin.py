@@ -1,0 +1,178 @@
+"""Managing tenants, phones, channels, leads and data subjects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+import click
+
+from cerniq_outreach.entrypoints.cli.base import Group, not_built, tenant_option
+
+PHONE_STATUSES: Final = ("ACTIVE", "PAUSED", "OFFLINE", "BANNED", "RECONNECTING", "QUARANTINE")
+TEST_CHANNELS: Final = ("WHATSAPP", "EMAIL_WARM", "EMAIL_COLD")
+
+
+# --- tenants --------------------------------------------------------------------------------
+
+
+@click.group(cls=Group)
+def tenants() -> None:
+    """Manage tenants."""
+
+
+@tenants.command("create")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help='Print {"tenant_id": ..., "api_key": ...}.')
+def tenants_create(name: str, as_json: bool) -> None:
+    """Create a tenant and print its id and API key.
+
+    The API key is shown this once only; keep it.
+    """
+    del name, as_json
+    not_built()
+
+
+# --- phones ---------------------------------------------------------------------------------
+
+
+@click.group(cls=Group)
+def phones() -> None:
+    """Manage the pool of WhatsApp sending numbers."""
+
+
+@phones.command("add")
+@click.argument("number")
+@tenant_option
+@click.option("--label", help="A name for the number shown on the dashboard.")
+@click.option(
+    "--daily-limit",
+    type=click.IntRange(1, 200),
+    help="New conversations a day once warmed up (default: the tenant's, at most 200).",
+)
+def phones_add(number: str, tenant: str, label: str | None, daily_limit: int | None) -> None:
+    """Add a WhatsApp number to the pool.
+
+    NUMBER is any common form and is stored as E.164. A new number starts on the warm-up ramp.
+    """
+    del number, tenant, label, daily_limit
+    not_built()
+
+
+@phones.command("set-status")
+@click.argument("phone")
+@click.argument("status", type=click.Choice(PHONE_STATUSES, case_sensitive=False))
+@tenant_option
+@click.option("--reason", help="Why, recorded with the change.")
+def phones_set_status(phone: str, status: str, tenant: str, reason: str | None) -> None:
+    """Change a phone's status.
+
+    PHONE is the phone's id or number. Only ACTIVE phones send.
+    """
+    del phone, status, tenant, reason
+    not_built()
+
+
+@phones.command("list")
+@tenant_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+def phones_list(tenant: str, as_json: bool) -> None:
+    """List the phones with their status and today's quota."""
+    del tenant, as_json
+    not_built()
+
+
+# --- channels -------------------------------------------------------------------------------
+
+
+@click.group(cls=Group)
+def channels() -> None:
+    """Check and try the configured channel providers."""
+
+
+@channels.command("check")
+def channels_check() -> None:
+    """Check each configured provider, one line each.
+
+    Checks that credentials are valid, sending numbers connected and the webhook secret set;
+    exits 1 if any check fails.
+    """
+    not_built()
+
+
+@channels.command("send-test")
+@click.option(
+    "--channel",
+    type=click.Choice(TEST_CHANNELS, case_sensitive=False),
+    required=True,
+    help="Channel to send on.",
+)
+@click.option("--to", "to", metavar="ADDRESS", required=True, help="Recipient phone or email.")
+@click.option("--from-phone", metavar="P", help="Sending WhatsApp number (WHATSAPP only).")
+@click.option("--campaign", metavar="ID", help="Instantly campaign id (EMAIL_COLD only).")
+@click.option("--text", metavar="T", help="Message text (default: a short test message).")
+def channels_send_test(
+    channel: str, to: str, from_phone: str | None, campaign: str | None, text: str | None
+) -> None:
+    """Send one test message and print the provider's id.
+
+    Goes through the channel's configured provider, or its sandbox when no key is set.
+    """
+    del channel, to, from_phone, campaign, text
+    not_built()
+
+
+# --- leads ----------------------------------------------------------------------------------
+
+
+@click.group(cls=Group)
+def leads() -> None:
+    """Manage leads."""
+
+
+@leads.command("import")
+@click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
+)
+@tenant_option
+@click.option("--sequence", metavar="S", help="Enroll the imported leads in this sequence.")
+def leads_import(file: Path, tenant: str, sequence: str | None) -> None:
+    """Import qualified leads from a CSV or JSONL file.
+
+    Good rows are imported; bad rows are reported with their line numbers.
+    """
+    del file, tenant, sequence
+    not_built()
+
+
+# --- gdpr -----------------------------------------------------------------------------------
+
+
+@click.group(cls=Group)
+def gdpr() -> None:
+    """Data-subject access and erasure."""
+
+
+@gdpr.command("export", exactly_one_of=("email", "phone"))
+@click.option("--email", metavar="E", help="The data subject's email address.")
+@click.option("--phone", metavar="P", help="The data subject's phone number.")
+def gdpr_export(email: str | None, phone: str | None) -> None:
+    """Export everything held about one person."""
+    del email, phone
+    not_built()
+
+
+@gdpr.command("erase", exactly_one_of=("email", "phone"))
+@click.option("--email", metavar="E", help="The data subject's email address.")
+@click.option("--phone", metavar="P", help="The data subject's phone number.")
+def gdpr_erase(email: str | None, phone: str | None) -> None:
+    """Erase one person's personal data.
+
+    Their per-lead keys are destroyed and the read models scrubbed; the audit trail keeps its
+    shape (who was contacted when, not who they were).
+    """
+    del email, phone
+    not_built()
+
+
+COMMANDS: Final = (tenants, phones, channels, leads, gdpr)

@@ -1,0 +1,152 @@
+"""`audit lead`: one lead's journey, event by event, with the state before and after each."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC
+from typing import TYPE_CHECKING, Any, Final
+
+import click
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from cerniq_outreach.adapters.eventstore.serialization import export_data
+from cerniq_outreach.application.audit import AuditStep, audit_trail, state_changes, state_view
+from cerniq_outreach.entrypoints.cli.base import Group, fail, open_log, reported_errors
+
+if TYPE_CHECKING:
+    from cerniq_outreach.application.ports import EventStore
+    from cerniq_outreach.application.records import RecordedEvent
+
+# Wide enough that a summary rarely wraps when the table goes to a file or a pipe, where
+# rich would otherwise assume 80 columns.
+_PIPE_WIDTH: Final = 180
+
+
+@click.group(cls=Group)
+def audit() -> None:
+    """Explain what happened, event by event."""
+
+
+@audit.command("lead")
+@click.argument("lead_id")
+@click.option(
+    "--tenant",
+    metavar="T",
+    help="The lead's tenant (its id); needed only when two tenants use the same lead id.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(("table", "json")),
+    default="table",
+    help="Output format.",
+)
+def audit_lead(lead_id: str, tenant: str | None, output_format: str) -> None:
+    """Show a lead's journey, event by event.
+
+    Each event is shown with the journey's state before and after it: the stage, and
+    whatever else the event changed (sequence, phone, reviews, opt-outs, messages).
+    """
+    with reported_errors(), open_log() as log:
+        records = lead_events(log.store, lead_id, tenant)
+    steps = audit_trail(records)
+    if output_format == "json":
+        click.echo(msgspec.json.format(msgspec.json.encode(audit_document(steps)), indent=2))
+    else:
+        print_table(steps)
+
+
+def lead_events(store: EventStore, lead_id: str, tenant: str | None) -> list[RecordedEvent]:
+    """The lead's stream; exits 1 when no tenant, or more than one, has that lead id."""
+    records = list(store.export(tenant_id=tenant, stream_id=lead_id))
+    if not records:
+        where = f" in tenant {tenant}" if tenant else ""
+        fail(f"no lead {lead_id}{where}: the event log holds no events for it")
+    tenants = sorted({r.tenant_id for r in records})
+    if len(tenants) > 1:
+        fail(f"lead {lead_id} exists in tenants {', '.join(tenants)}: choose one with --tenant")
+    return sorted(records, key=lambda r: r.stream_version)
+
+
+def audit_document(steps: list[AuditStep]) -> dict[str, Any]:
+    """The whole audit as one JSON-ready object."""
+    first = steps[0].record
+    return {
+        "tenant_id": first.tenant_id,
+        "lead_id": first.stream_id,
+        "events": [
+            {
+                "stream_version": s.record.stream_version,
+                "global_position": s.record.global_position,
+                "event_id": s.record.event_id,
+                "event_type": s.record.event_type,
+                "occurred_at": s.record.occurred_at,
+                "recorded_at": s.record.recorded_at,
+                "summary": s.summary,
+                "data": export_data(s.record.event),
+                "before": state_view(s.before),
+                "after": state_view(s.after),
+            }
+            for s in steps
+        ],
+        "final": state_view(steps[-1].after),
+    }
+
+
+def print_table(steps: list[AuditStep]) -> None:
+    """The audit as a table: one row per event, stage before -> after, other changes."""
+    out = sys.stdout  # looked up now: test runners swap it
+    console = Console(file=out, highlight=False, width=None if out.isatty() else _PIPE_WIDTH)
+    first = steps[0].record
+    table = Table(
+        title=f"lead {first.stream_id} (tenant {first.tenant_id}): {len(steps)} events",
+        title_justify="left",
+    )
+    table.add_column("#", justify="right")
+    table.add_column("position", justify="right")
+    table.add_column("occurred at (UTC)", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("summary", overflow="fold")
+    table.add_column("stage before -> after", no_wrap=True)
+    table.add_column("other changes", overflow="fold")
+    for step in steps:
+        before, after = step.before.stage, step.after.stage
+        stage = str(after) if before == after else f"{before} -> {after}"
+        changes = {k: v for k, v in state_changes(step.before, step.after).items() if k != "stage"}
+        table.add_row(
+            str(step.record.stream_version),
+            str(step.record.global_position),
+            step.record.occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            step.record.event_type,
+            step.summary,
+            stage,
+            "; ".join(_change(name, old, new) for name, (old, new) in changes.items()),
+        )
+    console.print(table)
+    final = state_view(steps[-1].after)
+    messages = len(final["messages"])
+    console.print(
+        f"now: {final['stage']}, sequence {'active' if final['sequence_active'] else 'stopped'}"
+        f", {messages} message{'' if messages == 1 else 's'}"
+        f", open reviews: {len(final['open_reviews'])}"
+    )
+
+
+def _change(name: str, old: object, new: object) -> str:
+    """One changed state field; for mappings (messages) only the entries that changed."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = [k for k in new if old.get(k) != new[k]] + [k for k in old if k not in new]
+        return "; ".join(f"{name} {k}: {_short(old.get(k))} -> {_short(new.get(k))}" for k in keys)
+    return f"{name}: {_short(old)} -> {_short(new)}"
+
+
+def _short(value: object) -> str:
+    """A state value in a table cell: lists comma-separated, None as "none"."""
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "none"
+    return "none" if value is None else str(value)
+
+
+COMMANDS: Final = (audit,)
