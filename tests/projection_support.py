@@ -39,7 +39,8 @@ from cerniq_outreach.domain.enums import (
 )
 from cerniq_outreach.domain.errors import DomainError
 from cerniq_outreach.domain.events import Company
-from cerniq_outreach.domain.journey import Journey, replay, whatsapp_cost
+from cerniq_outreach.domain.journey import Journey, replay
+from cerniq_outreach.domain.outbound import whatsapp_cost
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # Monday 10:00 in Bucharest
 _ids = itertools.count()

@@ -30,7 +30,8 @@ from cerniq_outreach.domain.events import (
     SequenceSnoozed,
     SequenceStopped,
 )
-from cerniq_outreach.domain.journey import Journey, replay, whatsapp_cost
+from cerniq_outreach.domain.journey import Journey, replay
+from cerniq_outreach.domain.outbound import whatsapp_cost
 from cerniq_outreach.domain.transitions import targets_from
 
 from journey_oracle import check_log

@@ -37,7 +37,8 @@ from cerniq_outreach.domain.events import (
     SequenceStopped,
     StateChanged,
 )
-from cerniq_outreach.domain.journey import Journey, replay, whatsapp_cost
+from cerniq_outreach.domain.journey import Journey, replay
+from cerniq_outreach.domain.outbound import whatsapp_cost
 
 S = JourneyState
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

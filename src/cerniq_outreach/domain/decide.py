@@ -8,7 +8,6 @@ and folded as they are built, so later checks in the same decision see earlier e
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -40,11 +39,17 @@ from cerniq_outreach.domain.commands import (
     TakeControl,
     Transition,
 )
+from cerniq_outreach.domain.decide_messages import (
+    cancel_message,
+    queue_message,
+    reassign_phone,
+    record_bounce,
+    record_engagement,
+    record_failure,
+    record_sent,
+)
+from cerniq_outreach.domain.decision import CONTACTED, Decision, S, derive_id
 from cerniq_outreach.domain.enums import (
-    BounceKind,
-    Channel,
-    JourneyState,
-    MessageStatus,
     OptOutScope,
     ReplyTrigger,
     ReviewResolution,
@@ -52,14 +57,11 @@ from cerniq_outreach.domain.enums import (
 from cerniq_outreach.domain.errors import (
     AlreadyEnrolled,
     ControlError,
-    DuplicateMessage,
     IllegalTransition,
     InvalidCommand,
     NotEnrolled,
-    OutboundRefused,
     ReviewError,
     SequenceError,
-    UnknownMessage,
 )
 from cerniq_outreach.domain.events import (
     TEXT_PREVIEW_LIMIT,
@@ -67,87 +69,22 @@ from cerniq_outreach.domain.events import (
     HumanReleasedControl,
     HumanTookControl,
     LeadEnrolled,
-    MessageBounced,
-    MessageCancelled,
     MessageClicked,
     MessageDelivered,
-    MessageFailed,
     MessageOpened,
-    MessageQueued,
     MessageRead,
-    MessageSent,
     OptedOut,
-    PhoneAssigned,
     ReplyReceived,
     ReviewRequested,
     ReviewResolved,
     SentimentScored,
     SequenceSnoozed,
     SequenceStarted,
-    SequenceStopped,
-    StateChanged,
 )
-from cerniq_outreach.domain.journey import (
-    EMAIL_CHANNELS,
-    Journey,
-    MessageRecord,
-    evolve,
-    has_channel_left,
-    outbound_refusal,
-    whatsapp_cost,
-)
+from cerniq_outreach.domain.journey import Journey
+from cerniq_outreach.domain.outbound import has_channel_left
 from cerniq_outreach.domain.review import review_for_reply
 from cerniq_outreach.domain.transitions import Cause
-
-S = JourneyState
-
-# Fixed namespace: event ids are uuid5(namespace, "<command id>/<index>"), stable forever.
-EVENT_ID_NAMESPACE = uuid.UUID("6f1c2a52-93a4-4d0e-9a37-0c7e0f5b8d21")
-
-_CONTACTED = frozenset({S.COLD, S.CONTACTED_WA, S.CONTACTED_EMAIL})
-
-
-def derive_id(command_id: str, index: int) -> str:
-    """The id of the `index`-th thing a command creates; the same for every retry."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{command_id}/{index}"))
-
-
-class _Decision:
-    """Collects the events of one decision, folding each into the working state."""
-
-    def __init__(self, state: Journey, command: Command, tenant_id: str, lead_id: str) -> None:
-        self.state = state
-        self.command = command
-        self.tenant_id = tenant_id
-        self.lead_id = lead_id
-        self.events: list[Event] = []
-
-    def emit(self, cls: type[Event], **fields: Any) -> None:  # noqa: ANN401 - fields vary by event type; the Struct validates them
-        event = cls(
-            event_id=derive_id(self.command.command_id, len(self.events)),
-            tenant_id=self.tenant_id,
-            lead_id=self.lead_id,
-            occurred_at=self.command.at,
-            **fields,
-        )
-        self.events.append(event)
-        self.state = evolve(self.state, event)
-
-    def move(self, target: JourneyState, cause: Cause, reason: str | None = None) -> None:
-        """Change state through the table; `reason` overrides the cause's wording."""
-        source = self.state.stage
-        transitions.check(source, target, cause)
-        self.emit(StateChanged, from_state=source, to_state=target, reason=reason or cause.value)
-
-    def stop_sequence(self, reason: str) -> None:
-        if self.state.sequence_active:
-            self.emit(SequenceStopped, reason=reason)
-
-    def end(self, cause: Cause, reason: str | None = None) -> None:
-        """Move to DEAD (unless terminal already) and stop any running sequence."""
-        self.stop_sequence(reason or cause.value)
-        if not self.state.terminal:
-            self.move(S.DEAD, cause, reason)
 
 
 def decide(state: Journey, command: AnyCommand) -> list[Event]:
@@ -156,7 +93,7 @@ def decide(state: Journey, command: AnyCommand) -> list[Event]:
         return _enroll(state, command)
     if not state.enrolled:
         raise NotEnrolled(f"lead has no journey yet ({type(command).__name__})")
-    d = _Decision(state, command, state.tenant_id, state.lead_id)
+    d = Decision(state, command, state.tenant_id, state.lead_id)
     handler = _HANDLERS[type(command)]
     handler(d, command)
     return d.events
@@ -169,7 +106,7 @@ def _enroll(state: Journey, c: Enroll) -> list[Event]:
         raise InvalidCommand("a lead needs a phone or an email")
     if not c.company.name.strip():
         raise InvalidCommand("company name is empty")
-    d = _Decision(state, c, c.tenant_id, c.lead_id)
+    d = Decision(state, c, c.tenant_id, c.lead_id)
     d.emit(
         LeadEnrolled,
         sequence_id=c.sequence_id,
@@ -179,158 +116,7 @@ def _enroll(state: Journey, c: Enroll) -> list[Event]:
     return d.events
 
 
-def _queue(d: _Decision, c: QueueMessage) -> None:
-    s = d.state
-    automated = c.step is not None
-    if (c.step is None) != (c.sequence_id is None):
-        raise InvalidCommand("a sequence step needs both sequence_id and step")
-    if c.message_id in s.messages:
-        raise DuplicateMessage(f"message {c.message_id} is queued already")
-    refusal = outbound_refusal(s, c.channel, automated=automated)
-    if refusal is not None:
-        raise OutboundRefused(refusal)
-    if automated:
-        _check_step(s, c)
-    _check_cost(s, c)
-    if c.channel is Channel.WHATSAPP:
-        if c.phone_id is None:
-            raise InvalidCommand("a WhatsApp message names its sending phone")
-        if s.phone_id is None:
-            d.emit(PhoneAssigned, phone_id=c.phone_id)
-        elif s.phone_id != c.phone_id:
-            raise OutboundRefused(f"the lead's phone is {s.phone_id} (sticky), not {c.phone_id}")
-    elif c.phone_id is not None:
-        raise InvalidCommand(f"{c.channel} does not send from a phone")
-    d.emit(
-        MessageQueued,
-        message_id=c.message_id,
-        channel=c.channel,
-        sequence_id=c.sequence_id,
-        step=c.step,
-        template_id=c.template_id,
-        template_version=c.template_version,
-        content_hash=c.content_hash,
-        quota_cost=c.quota_cost,
-        phone_id=c.phone_id,
-    )
-
-
-def _check_step(s: Journey, c: QueueMessage) -> None:
-    assert c.sequence_id is not None  # noqa: S101 - narrowed by the caller's check
-    assert c.step is not None  # noqa: S101
-    if not s.sequence_active or s.sequence_id != c.sequence_id:
-        raise OutboundRefused(f"sequence {c.sequence_id} is not running on this journey")
-    if s.snoozed_until is not None and c.at < s.snoozed_until:
-        raise OutboundRefused(f"the sequence waits until {s.snoozed_until.isoformat()}")
-    if (c.sequence_id, c.step) in s.steps:
-        raise DuplicateMessage(f"step {c.step} of {c.sequence_id} is queued already")
-
-
-def _check_cost(s: Journey, c: QueueMessage) -> None:
-    expected = whatsapp_cost(s) if c.channel is Channel.WHATSAPP else 0
-    if c.quota_cost != expected:
-        raise InvalidCommand(
-            f"quota cost of this {c.channel} message is {expected}, not {c.quota_cost}"
-        )
-
-
-def _reassign(d: _Decision, c: ReassignPhone) -> None:
-    if d.state.phone_id == c.phone_id:
-        raise InvalidCommand(f"the lead is on {c.phone_id} already")
-    if not c.reason.strip():
-        raise InvalidCommand("a phone reassignment says why")
-    d.emit(PhoneAssigned, phone_id=c.phone_id, previous_phone_id=d.state.phone_id, reason=c.reason)
-
-
-def _queued(d: _Decision, message_id: str) -> MessageRecord:
-    """The journey's record of a message, or `UnknownMessage` if it was never queued."""
-    record = d.state.messages.get(message_id)
-    if record is None:
-        raise UnknownMessage(f"message {message_id} was never queued")
-    return record
-
-
-def _sent(d: _Decision, c: RecordSent) -> None:
-    record = _queued(d, c.message_id)
-    if record.sent_at is not None:
-        return  # a retried job finds the send recorded: one step, one message
-    if not record.pending:
-        raise OutboundRefused(f"message {c.message_id} is {record.status}: it may not be sent")
-    refusal = outbound_refusal(d.state, record.channel, automated=record.automated)
-    if refusal is not None:
-        raise OutboundRefused(refusal)
-    d.emit(
-        MessageSent,
-        message_id=c.message_id,
-        channel=record.channel,
-        phone_id=record.phone_id,
-        quota_cost=record.quota_cost,
-        provider=c.provider,
-        external_id=c.external_id,
-    )
-    _contact_move(d, record.channel)
-
-
-def _contact_move(d: _Decision, channel: Channel) -> None:
-    stage = d.state.stage
-    if channel is Channel.WHATSAPP:
-        if stage is S.COLD:
-            d.move(S.CONTACTED_WA, Cause.WHATSAPP_SENT)
-        elif stage is S.CONTACTED_EMAIL:
-            d.move(S.CONTACTED_WA, Cause.MOVED_TO_WHATSAPP)
-    elif channel in EMAIL_CHANNELS:
-        if stage is S.COLD:
-            d.move(S.CONTACTED_EMAIL, Cause.EMAIL_SENT)
-        elif stage is S.CONTACTED_WA:
-            d.move(S.CONTACTED_EMAIL, Cause.MOVED_TO_EMAIL)
-
-
-def _cancel(d: _Decision, c: CancelMessage) -> None:
-    record = _queued(d, c.message_id)
-    if record.status is MessageStatus.CANCELLED:
-        return
-    if not record.pending:
-        raise InvalidCommand(f"message {c.message_id} is {record.status}: too late to cancel")
-    d.emit(MessageCancelled, message_id=c.message_id, reason=c.reason)
-
-
-def _engagement(d: _Decision, message_id: str, cls: type[Event], fact: str) -> None:
-    record = _queued(d, message_id)
-    if fact in record.facts:
-        return  # the same fact twice adds nothing (redeliveries carry new provider ids)
-    d.emit(cls, message_id=message_id)
-
-
-def _bounce(d: _Decision, c: RecordBounce) -> None:
-    record = _queued(d, c.message_id)
-    if f"bounced:{c.kind}" in record.facts:
-        return
-    d.emit(MessageBounced, message_id=c.message_id, kind=c.kind)
-    if c.kind is BounceKind.HARD:
-        _after_address_lost(d, record.channel)
-
-
-def _failure(d: _Decision, c: RecordFailure) -> None:
-    record = _queued(d, c.message_id)
-    if not record.pending:
-        raise InvalidCommand(f"message {c.message_id} is {record.status}: it cannot fail now")
-    d.emit(MessageFailed, message_id=c.message_id, reason=c.reason, permanent=c.permanent)
-    if c.permanent:
-        _after_address_lost(d, record.channel)
-
-
-def _after_address_lost(d: _Decision, channel: Channel) -> None:
-    """An address died: fall back to the other channel, or end the journey."""
-    if d.state.terminal:
-        return
-    if not has_channel_left(d.state):
-        d.end(Cause.HARD_BOUNCE)
-        return
-    if channel is Channel.WHATSAPP and d.state.stage is S.CONTACTED_WA:
-        d.move(S.CONTACTED_EMAIL, Cause.WHATSAPP_INVALID)
-
-
-def _reply(d: _Decision, c: ReceiveReply) -> None:
+def _reply(d: Decision, c: ReceiveReply) -> None:
     d.emit(
         ReplyReceived,
         channel=c.channel,
@@ -348,11 +134,11 @@ def _reply(d: _Decision, c: ReceiveReply) -> None:
         return
     if s.sequence_active and s.stop_on_reply:
         d.stop_sequence("reply received")
-    if d.state.stage in _CONTACTED:
+    if d.state.stage in CONTACTED:
         d.move(S.WARM_REPLY, Cause.REPLY)
 
 
-def _score(d: _Decision, c: ScoreSentiment) -> None:
+def _score(d: Decision, c: ScoreSentiment) -> None:
     if not -100 <= c.score <= 100:  # noqa: PLR2004 - the documented score range
         raise InvalidCommand(f"sentiment score {c.score} is outside -100..100")
     if not 0.0 <= c.confidence <= 1.0:
@@ -381,7 +167,7 @@ def _score(d: _Decision, c: ScoreSentiment) -> None:
         )
 
 
-def _request_review(d: _Decision, c: RequestReview) -> None:
+def _request_review(d: Decision, c: RequestReview) -> None:
     d.emit(
         ReviewRequested,
         review_id=derive_id(c.command_id, 1000),
@@ -398,7 +184,7 @@ _RESOLUTION_MOVES = {
 }
 
 
-def _resolve_review(d: _Decision, c: ResolveReview) -> None:
+def _resolve_review(d: Decision, c: ResolveReview) -> None:
     if c.review_id in d.state.resolved_reviews:
         raise ReviewError(f"review {c.review_id} is resolved already")
     if c.review_id not in d.state.open_reviews:
@@ -418,7 +204,7 @@ def _resolve_review(d: _Decision, c: ResolveReview) -> None:
         d.emit(HumanReleasedControl, user=c.resolved_by)
 
 
-def _opt_out(d: _Decision, c: OptOut) -> None:
+def _opt_out(d: Decision, c: OptOut) -> None:
     s = d.state
     if OptOutScope.ALL in s.opted_out or c.scope in s.opted_out:
         return  # already objected: nothing new to record
@@ -427,18 +213,18 @@ def _opt_out(d: _Decision, c: OptOut) -> None:
         d.end(Cause.OPT_OUT)
 
 
-def _pause(d: _Decision, c: Pause) -> None:
+def _pause(d: Decision, c: Pause) -> None:
     d.move(S.PAUSED, Cause.HUMAN_PAUSE, f"paused by {c.by}" + (f": {c.reason}" if c.reason else ""))
 
 
-def _resume(d: _Decision, c: Resume) -> None:
+def _resume(d: Decision, c: Resume) -> None:
     s = d.state
     if s.stage is not S.PAUSED or s.paused_from is None:
         raise IllegalTransition(f"only a PAUSED journey resumes (it is {s.stage})")
     d.move(s.paused_from, Cause.HUMAN_RESUME, f"resumed by {c.by}")
 
 
-def _take_control(d: _Decision, c: TakeControl) -> None:
+def _take_control(d: Decision, c: TakeControl) -> None:
     if d.state.controlled_by is not None:
         raise ControlError(f"{d.state.controlled_by} controls the conversation already")
     if d.state.terminal:
@@ -446,7 +232,7 @@ def _take_control(d: _Decision, c: TakeControl) -> None:
     d.emit(HumanTookControl, user=c.user)
 
 
-def _release_control(d: _Decision, c: ReleaseControl) -> None:
+def _release_control(d: Decision, c: ReleaseControl) -> None:
     if d.state.controlled_by is None:
         raise ControlError("nobody controls the conversation")
     d.emit(HumanReleasedControl, user=c.user)
@@ -458,7 +244,7 @@ _HUMAN_CAUSES = {
 }
 
 
-def _transition(d: _Decision, c: Transition) -> None:
+def _transition(d: Decision, c: Transition) -> None:
     cause = _HUMAN_CAUSES.get(c.to, Cause.HUMAN_DECISION)
     reason = f"{cause.value} by {c.by}" + (f": {c.reason}" if c.reason else "")
     transitions.check(d.state.stage, c.to, cause)
@@ -467,7 +253,7 @@ def _transition(d: _Decision, c: Transition) -> None:
     d.move(c.to, cause, reason)
 
 
-def _start_sequence(d: _Decision, c: StartSequence) -> None:
+def _start_sequence(d: Decision, c: StartSequence) -> None:
     s = d.state
     if s.terminal:
         raise SequenceError(f"the journey is {s.stage}")
@@ -480,28 +266,28 @@ def _start_sequence(d: _Decision, c: StartSequence) -> None:
     )
 
 
-def _exhaust(d: _Decision, c: ExhaustSequence) -> None:
+def _exhaust(d: Decision, c: ExhaustSequence) -> None:
     s = d.state
     if not s.sequence_active:
         raise SequenceError("no sequence is running")
-    if s.replied or s.stage not in _CONTACTED:
+    if s.replied or s.stage not in CONTACTED:
         # A warm sequence ending, or one that ends after a reply, leaves the journey alive.
         d.stop_sequence(f"sequence finished: {c.reason}")
     else:
         d.end(Cause.SEQUENCE_EXHAUSTED)
 
 
-_HANDLERS: dict[type[Command], Callable[[_Decision, Any], None]] = {
-    QueueMessage: _queue,
-    ReassignPhone: _reassign,
-    RecordSent: _sent,
-    CancelMessage: _cancel,
-    RecordDelivered: lambda d, c: _engagement(d, c.message_id, MessageDelivered, "DELIVERED"),
-    RecordRead: lambda d, c: _engagement(d, c.message_id, MessageRead, "READ"),
-    RecordOpened: lambda d, c: _engagement(d, c.message_id, MessageOpened, "OPENED"),
-    RecordClicked: lambda d, c: _engagement(d, c.message_id, MessageClicked, "CLICKED"),
-    RecordBounce: _bounce,
-    RecordFailure: _failure,
+_HANDLERS: dict[type[Command], Callable[[Decision, Any], None]] = {
+    QueueMessage: queue_message,
+    ReassignPhone: reassign_phone,
+    RecordSent: record_sent,
+    CancelMessage: cancel_message,
+    RecordDelivered: lambda d, c: record_engagement(d, c.message_id, MessageDelivered, "DELIVERED"),
+    RecordRead: lambda d, c: record_engagement(d, c.message_id, MessageRead, "READ"),
+    RecordOpened: lambda d, c: record_engagement(d, c.message_id, MessageOpened, "OPENED"),
+    RecordClicked: lambda d, c: record_engagement(d, c.message_id, MessageClicked, "CLICKED"),
+    RecordBounce: record_bounce,
+    RecordFailure: record_failure,
     ReceiveReply: _reply,
     ScoreSentiment: _score,
     RequestReview: _request_review,

@@ -13,7 +13,8 @@ import msgspec
 from cerniq_outreach.domain.business_hours import BusinessHours
 from cerniq_outreach.domain.enums import Channel
 from cerniq_outreach.domain.errors import SequenceError
-from cerniq_outreach.domain.journey import Journey, automation_refusal, channel_refusal
+from cerniq_outreach.domain.journey import Journey
+from cerniq_outreach.domain.outbound import automation_refusal, channel_refusal
 
 AUTOMATED_CHANNELS = frozenset({Channel.WHATSAPP, Channel.EMAIL_COLD, Channel.EMAIL_WARM})
 
