@@ -39,11 +39,10 @@ from cerniq_outreach.adapters.eventstore.postgres_sql import READ_ALL
 from cerniq_outreach.adapters.migrations import migrate
 from cerniq_outreach.adapters.vault import MemoryVault
 from cerniq_outreach.application.records import START
-from cerniq_outreach.domain import commands as c
-from cerniq_outreach.domain.decide import decide
-from cerniq_outreach.domain.enums import Channel, SentimentLabel
-from cerniq_outreach.domain.events import Company, Event
+from cerniq_outreach.domain.events import Event
 from cerniq_outreach.domain.journey import Journey, evolve
+
+from journeys import realistic_journey
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -107,44 +106,8 @@ def bench_database() -> Iterator[str]:
 
 
 def template_journey(i: int) -> list[Event]:
-    """A realistic journey built with `decide` (16 events, two of them with personal data)."""
-    state, out, n = Journey(), [], 0
-    at = T0 + timedelta(minutes=i)
-
-    def run(cls: type, **fields: object) -> None:
-        nonlocal state, n, at
-        n += 1
-        at += timedelta(minutes=7)
-        for event in decide(state, cls(command_id=f"{i}-{n}", at=at, **fields)):
-            state = evolve(state, event)
-            out.append(event)
-
-    company = Company(name=f"Ferma {i}", phone="+40722123456", email=f"f{i}@agro.ro")
-    run(c.Enroll, tenant_id=TENANT, lead_id="lead", sequence_id="cold", company=company)
-    for step in (1, 2):
-        mid = f"m{i}-{step}"
-        run(
-            c.QueueMessage,
-            message_id=mid,
-            channel=Channel.WHATSAPP,
-            content_hash="h",
-            sequence_id="cold",
-            step=step,
-            quota_cost=1 if step == 1 else 0,
-            phone_id="p1",
-        )
-        run(c.RecordSent, message_id=mid, provider="sandbox", external_id=mid)
-        run(c.RecordDelivered, message_id=mid)
-        run(c.RecordRead, message_id=mid)
-    run(
-        c.ReceiveReply,
-        channel=Channel.WHATSAPP,
-        external_id=f"r{i}",
-        text="Da, sunați-mă mâine",
-        content_hash="h",
-    )
-    run(c.ScoreSentiment, score=-60, label=SentimentLabel.NEGATIVE, confidence=0.8)
-    return out
+    """A realistic journey (16 events, two of them with personal data)."""
+    return realistic_journey(i, tenant=TENANT, lead="lead", start=T0 + timedelta(minutes=i))
 
 
 TEMPLATE_JOURNEYS = [template_journey(i) for i in range(TEMPLATES)]

@@ -247,59 +247,27 @@ CREATE INDEX activity_feed_lead ON activity_feed (tenant_id, lead_id, global_pos
 -- Row-level security: the RLS block of 0001_event_store.sql, once per tenant table. The
 -- follower policy spells out WITH CHECK (true) (the default would be the USING clause, the
 -- same thing) because followers write these tables: projectors and replay insert for every
--- tenant.
-ALTER TABLE gold_lead_journey ENABLE ROW LEVEL SECURITY;
-ALTER TABLE gold_lead_journey FORCE ROW LEVEL SECURITY;
-CREATE POLICY gold_lead_journey_tenant ON gold_lead_journey TO cerniq_app
-    USING (tenant_id = current_setting('cerniq.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('cerniq.tenant_id', true));
-CREATE POLICY gold_lead_journey_follower ON gold_lead_journey TO cerniq_follower USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON gold_lead_journey TO cerniq_app, cerniq_follower;
-
-ALTER TABLE gold_communication_log ENABLE ROW LEVEL SECURITY;
-ALTER TABLE gold_communication_log FORCE ROW LEVEL SECURITY;
-CREATE POLICY gold_communication_log_tenant ON gold_communication_log TO cerniq_app
-    USING (tenant_id = current_setting('cerniq.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('cerniq.tenant_id', true));
-CREATE POLICY gold_communication_log_follower ON gold_communication_log TO cerniq_follower USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON gold_communication_log TO cerniq_app, cerniq_follower;
-
-ALTER TABLE wa_quota_usage ENABLE ROW LEVEL SECURITY;
-ALTER TABLE wa_quota_usage FORCE ROW LEVEL SECURITY;
-CREATE POLICY wa_quota_usage_tenant ON wa_quota_usage TO cerniq_app
-    USING (tenant_id = current_setting('cerniq.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('cerniq.tenant_id', true));
-CREATE POLICY wa_quota_usage_follower ON wa_quota_usage TO cerniq_follower USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON wa_quota_usage TO cerniq_app, cerniq_follower;
-
-ALTER TABLE human_review_queue ENABLE ROW LEVEL SECURITY;
-ALTER TABLE human_review_queue FORCE ROW LEVEL SECURITY;
-CREATE POLICY human_review_queue_tenant ON human_review_queue TO cerniq_app
-    USING (tenant_id = current_setting('cerniq.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('cerniq.tenant_id', true));
-CREATE POLICY human_review_queue_follower ON human_review_queue TO cerniq_follower USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON human_review_queue TO cerniq_app, cerniq_follower;
-
-ALTER TABLE outreach_daily_stats ENABLE ROW LEVEL SECURITY;
-ALTER TABLE outreach_daily_stats FORCE ROW LEVEL SECURITY;
-CREATE POLICY outreach_daily_stats_tenant ON outreach_daily_stats TO cerniq_app
-    USING (tenant_id = current_setting('cerniq.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('cerniq.tenant_id', true));
-CREATE POLICY outreach_daily_stats_follower ON outreach_daily_stats TO cerniq_follower USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON outreach_daily_stats TO cerniq_app, cerniq_follower;
-
-ALTER TABLE outreach_stats_messages ENABLE ROW LEVEL SECURITY;
-ALTER TABLE outreach_stats_messages FORCE ROW LEVEL SECURITY;
-CREATE POLICY outreach_stats_messages_tenant ON outreach_stats_messages TO cerniq_app
-    USING (tenant_id = current_setting('cerniq.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('cerniq.tenant_id', true));
-CREATE POLICY outreach_stats_messages_follower ON outreach_stats_messages TO cerniq_follower USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON outreach_stats_messages TO cerniq_app, cerniq_follower;
-
-ALTER TABLE activity_feed ENABLE ROW LEVEL SECURITY;
-ALTER TABLE activity_feed FORCE ROW LEVEL SECURITY;
-CREATE POLICY activity_feed_tenant ON activity_feed TO cerniq_app
-    USING (tenant_id = current_setting('cerniq.tenant_id', true))
-    WITH CHECK (tenant_id = current_setting('cerniq.tenant_id', true));
-CREATE POLICY activity_feed_follower ON activity_feed TO cerniq_follower USING (true) WITH CHECK (true);
-GRANT SELECT, INSERT, UPDATE, DELETE ON activity_feed TO cerniq_app, cerniq_follower;
+-- tenant. One loop writes the block for each table, so no table can get a variant of it.
+DO $rls$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY[
+        'gold_lead_journey', 'gold_communication_log', 'wa_quota_usage', 'human_review_queue',
+        'outreach_daily_stats', 'outreach_stats_messages', 'activity_feed'
+    ] LOOP
+        EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
+        EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
+        EXECUTE format(
+            'CREATE POLICY %I ON %I TO cerniq_app'
+            ' USING (tenant_id = current_setting(''cerniq.tenant_id'', true))'
+            ' WITH CHECK (tenant_id = current_setting(''cerniq.tenant_id'', true))',
+            t || '_tenant', t);
+        EXECUTE format(
+            'CREATE POLICY %I ON %I TO cerniq_follower USING (true) WITH CHECK (true)',
+            t || '_follower', t);
+        EXECUTE format(
+            'GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO cerniq_app, cerniq_follower', t);
+    END LOOP;
+END
+$rls$;
