@@ -153,27 +153,39 @@ class PostgresEventStore:
         # needs no lock on the log while it does.
         rows = [serialization.to_row(event, self._vault) for event in events]
         meta = metadata or NO_METADATA
-        params: dict[str, Any] = {
-            "tenant": tenant_id,
-            "stream": stream_id,
-            "expected": expected_version,
-            "ids": [row.event_id for row in rows],
-            "types": [row.event_type for row in rows],
-            "schemas": [row.schema_version for row in rows],
-            "data": [row.data.decode() for row in rows],
-            "sealed": [row.sealed for row in rows],
-            "occurred": [event.occurred_at for event in events],
-            "metadata": encode_metadata(meta),
-        }
-        if len(rows) == 1:  # plain values for q.APPEND_ONE
-            params.update(
-                id=params["ids"][0],
-                type=params["types"][0],
-                schema=params["schemas"][0],
-                datum=params["data"][0],
-                seal=params["sealed"][0],
-                at=params["occurred"][0],
-            )
+        params: dict[str, Any]
+        if len(rows) == 1:
+            # Plain values for q.APPEND_ONE: most appends carry one event, and this path's
+            # every microsecond shows in the append rate (bench_eventstore_postgres).
+            row = rows[0]
+            params = {
+                "tenant": tenant_id,
+                "stream": stream_id,
+                "expected": expected_version,
+                "id": row.event_id,
+                "type": row.event_type,
+                "schema": row.schema_version,
+                "datum": row.data.decode(),
+                "seal": row.sealed,
+                "at": events[0].occurred_at,
+                "metadata": encode_metadata(meta),
+                "ids": [row.event_id],
+                "types": [row.event_type],
+                "schemas": [row.schema_version],
+            }
+        else:
+            params = {
+                "tenant": tenant_id,
+                "stream": stream_id,
+                "expected": expected_version,
+                "ids": [row.event_id for row in rows],
+                "types": [row.event_type for row in rows],
+                "schemas": [row.schema_version for row in rows],
+                "data": [row.data.decode() for row in rows],
+                "sealed": [row.sealed for row in rows],
+                "occurred": [event.occurred_at for event in events],
+                "metadata": encode_metadata(meta),
+            }
         try:
             result = self._append(params, events, meta)
         except errors.UniqueViolation:

@@ -45,6 +45,11 @@ class Notifier:
 
     def notify(self) -> None:
         """Have a NOTIFY sent soon (one for any number of calls made before it goes)."""
+        if self._due and self._thread is not None:
+            # Already due: the thread clears the flag (under the lock) only just before it
+            # sends, so that NOTIFY still goes after this caller's commit. Skipping the lock
+            # here keeps concurrent appenders from queueing on it.
+            return
         with self._cond:
             if self._closed:
                 return
