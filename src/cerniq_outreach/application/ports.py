@@ -13,10 +13,12 @@ from cerniq_outreach.application.records import START, Checkpoint
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
     from contextlib import AbstractContextManager
-    from datetime import datetime
+    from datetime import date, datetime
 
     from cerniq_outreach.application.records import AppendResult, Metadata, RecordedEvent
     from cerniq_outreach.domain.events import Event
+    from cerniq_outreach.domain.quota_ledger import PhoneQuotaSettings, QuotaAnswer, Reservation
+    from cerniq_outreach.domain.rate_limit import RateLimit
 
 
 class Clock(Protocol):
@@ -154,4 +156,58 @@ class Projection(Protocol):
 
     def apply(self, tx: SqlTx, record: RecordedEvent) -> None:
         """Apply one event inside the caller's transaction."""
+        ...
+
+
+class QuotaGuardian(Protocol):
+    """Decides and reserves WhatsApp sends so that no phone ever exceeds its daily limit.
+
+    Each answer is the one `domain.quota_ledger.reserve` gives on the guardian's state; the
+    check and the count are one atomic step however many processes ask at once. The time
+    is the caller's (`at`, from the Clock port), so a simulated clock drives every adapter.
+    Adapters: in-process (embedded) and Redis Lua (production), one contract suite
+    (`tests/contract/test_quota_guardian_contract.py`). A guardian that cannot be reached
+    refuses with GUARDIAN_UNAVAILABLE: it fails closed.
+    """
+
+    def reserve(
+        self, tenant_id: str, *, phone_id: str | None, lead_id: str, cost: int, at: datetime
+    ) -> QuotaAnswer:
+        """Allow or refuse a send costing `cost` on `phone_id` (None: any ACTIVE phone)."""
+        ...
+
+    def release(self, reservation: Reservation) -> bool:
+        """Give back a reservation whose message never reached the provider (True if held)."""
+        ...
+
+    def usage(self, tenant_id: str, phone_id: str, day: date) -> int:
+        """New conversations counted on the phone on that local day."""
+        ...
+
+    def set_phone(self, tenant_id: str, phone: PhoneQuotaSettings) -> None:
+        """Add a phone or change its status or limits (kept in step with the phone pool)."""
+        ...
+
+    def load_phones(
+        self,
+        tenant_id: str,
+        phones: Sequence[PhoneQuotaSettings],
+        usage: Mapping[tuple[str, date], int] | None = None,
+    ) -> None:
+        """Replace the tenant's phones; raise counters to at least `usage` (a restore)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class RateLimiter(Protocol):
+    """Token buckets that keep provider calls under the providers' request limits.
+
+    Follows `domain.rate_limit.take`; shared by every process (Redis) or one (in-process).
+    """
+
+    def acquire(self, key: str, limit: RateLimit, *, at: datetime, cost: int = 1) -> float:
+        """Take `cost` tokens from bucket `key`: 0.0 if taken, else the seconds to wait."""
         ...

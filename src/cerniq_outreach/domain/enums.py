@@ -138,6 +138,8 @@ class QuotaRefusal(StrEnum):
     OUTSIDE_BUSINESS_HOURS = "OUTSIDE_BUSINESS_HOURS"
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
     WARMUP_LIMIT = "WARMUP_LIMIT"
+    # The guardian could not be asked (Redis down): it fails closed, never open.
+    GUARDIAN_UNAVAILABLE = "GUARDIAN_UNAVAILABLE"
 
 
 class LawfulBasis(StrEnum):

@@ -1,0 +1,1 @@
+"""Quota guardian and rate limiter adapters: in-process (embedded) and Redis Lua."""
