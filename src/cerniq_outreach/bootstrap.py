@@ -17,24 +17,36 @@ from cerniq_outreach.adapters.clock import SystemClock
 from cerniq_outreach.adapters.eventstore.postgres import PostgresEventStore
 from cerniq_outreach.adapters.eventstore.sqlite import SqliteEventStore, SqliteReadModels
 from cerniq_outreach.adapters.migrations import migrate_sqlite_connection
+from cerniq_outreach.adapters.quota.memory import MemoryQuotaGuardian, MemoryRateLimiter
+from cerniq_outreach.adapters.quota.redis_guardian import RedisQuotaGuardian
+from cerniq_outreach.adapters.quota.redis_rate_limiter import RedisRateLimiter
 from cerniq_outreach.adapters.read_models_postgres import PostgresReadModels
 from cerniq_outreach.adapters.vault import PostgresVault, SqliteVault
+from cerniq_outreach.application.phone_directory import PhoneQuotaSource
+from cerniq_outreach.application.phone_pool import PhonePool
 from cerniq_outreach.application.projections import INLINE_PROJECTIONS
+from cerniq_outreach.domain.business_hours import BusinessHours
+from cerniq_outreach.domain.quota_ledger import QuotaPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from datetime import date
     from types import TracebackType
 
     from cerniq_outreach.application.ports import (
         Clock,
         EventStore,
         PersonalDataVault,
+        QuotaGuardian,
+        RateLimiter,
         ReadModelDatabase,
     )
+    from cerniq_outreach.domain.quota_ledger import PhoneQuotaSettings
     from cerniq_outreach.settings import Settings
 
 APP_ROLE: Final = "cerniq_app"
 FOLLOWER_ROLE: Final = "cerniq_follower"
+REDIS_PREFIX: Final = "cerniq:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +65,60 @@ def bootstrap(settings: Settings, *, clock: Clock | None = None) -> Container:
         clock: a clock to use instead of the wall clock (the demo's simulated time, tests).
     """
     return Container(settings=settings, clock=clock if clock is not None else SystemClock())
+
+
+def quota_policy(settings: Settings) -> Callable[[str], QuotaPolicy]:
+    """Each tenant's quota policy: business hours in `CERNIQ_TIMEZONE`, the default ramp.
+
+    One policy for every tenant until tenants carry their own hours (issue #8).
+    """
+    policy = QuotaPolicy(hours=BusinessHours(zone=settings.timezone.key))
+    return lambda _tenant: policy
+
+
+def open_quota_guardian(
+    settings: Settings,
+    *,
+    policy_for: Callable[[str], QuotaPolicy] | None = None,
+    phone_source: Callable[
+        [str], tuple[Sequence[PhoneQuotaSettings], Mapping[tuple[str, date], int]]
+    ]
+    | None = None,
+) -> QuotaGuardian:
+    """The quota guardian: Redis Lua with `CERNIQ_REDIS_URL`, else in-process.
+
+    `phone_source(tenant)` gives a tenant's phones and today's recorded usage (the phone
+    pool reads them from the database); the Redis guardian calls it when it finds the
+    tenant's keys gone (a Redis restarted empty) and rebuilds them before it decides.
+    """
+    policy_for = policy_for or quota_policy(settings)
+    if settings.redis_url is None:
+        return MemoryQuotaGuardian(policy_for)
+    return RedisQuotaGuardian(
+        settings.redis_url, prefix=REDIS_PREFIX, policy_for=policy_for, phone_source=phone_source
+    )
+
+
+def open_phone_pool(
+    settings: Settings, log: EventLog, clock: Clock
+) -> tuple[PhonePool, QuotaGuardian]:
+    """The phone pool on `log` with the configured guardian (the caller closes the guardian).
+
+    The guardian reloads a tenant from the pool's read models when Redis lost its keys.
+    A process that decides sends calls `pool.sync_guardian()` at start-up (on PostgreSQL
+    with a follower-role log, which sees every tenant).
+    """
+    policy_for = quota_policy(settings)
+    source = PhoneQuotaSource(log.read_models, clock, policy_for)
+    guardian = open_quota_guardian(settings, policy_for=policy_for, phone_source=source)
+    return PhonePool(log.store, log.read_models, guardian, clock, policy_for=policy_for), guardian
+
+
+def open_rate_limiter(settings: Settings) -> RateLimiter:
+    """Provider rate limits: shared through Redis when configured, else per process."""
+    if settings.redis_url is None:
+        return MemoryRateLimiter()
+    return RedisRateLimiter(settings.redis_url, prefix=REDIS_PREFIX)
 
 
 class EventLog(NamedTuple):

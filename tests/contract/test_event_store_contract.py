@@ -46,14 +46,17 @@ from cerniq_outreach.application.records import (
     RecordedEvent,
 )
 from cerniq_outreach.domain import codec
-from cerniq_outreach.domain.enums import Channel
+from cerniq_outreach.domain.enums import Channel, PhoneStatus
 from cerniq_outreach.domain.events import (
     EVENT_TYPES,
     Company,
     Event,
     LeadEnrolled,
     MessageDelivered,
+    PhoneEvent,
+    PhoneRegistered,
     ReplyReceived,
+    phone_stream,
 )
 from cerniq_outreach.domain.personal import ERASED
 
@@ -134,11 +137,13 @@ VALID_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "confidence": st.floats(0, 1),
     "quota_cost": st.integers(0, 1),
     "text_preview": st.text(max_size=500),
+    "reputation": st.none() | st.integers(0, 100),
+    "daily_limit": st.integers(0, 200),
 }
 
 
 def any_event(tenant: str, lead: str) -> st.SearchStrategy[Event]:
-    """Any valid event of any type, belonging to `lead`'s stream."""
+    """Any valid journey event of any type, belonging to `lead`'s stream."""
     return st.one_of(
         [
             st.builds(
@@ -150,7 +155,39 @@ def any_event(tenant: str, lead: str) -> st.SearchStrategy[Event]:
                 **{f: s for f, s in VALID_FIELDS.items() if f in cls.__struct_fields__},
             )
             for cls in EVENT_TYPES
+            if issubclass(cls, Event)
         ]
+    )
+
+
+def any_phone_event(tenant: str, phone_id: str) -> st.SearchStrategy[PhoneEvent]:
+    """Any valid phone-pool event of any type, belonging to the phone's stream."""
+    return st.one_of(
+        [
+            st.builds(
+                cls,
+                event_id=st.just("replaced-by-the-test"),
+                tenant_id=st.just(tenant),
+                phone_id=st.just(phone_id),
+                occurred_at=aware_datetimes,
+                **{f: s for f, s in VALID_FIELDS.items() if f in cls.__struct_fields__},
+            )
+            for cls in EVENT_TYPES
+            if issubclass(cls, PhoneEvent)
+        ]
+    )
+
+
+def registered(tenant: str, phone_id: str) -> PhoneRegistered:
+    return PhoneRegistered(
+        event_id=str(uuid.uuid4()),
+        tenant_id=tenant,
+        phone_id=phone_id,
+        occurred_at=T0,
+        number="+40744000111",
+        label="Vânzări",
+        daily_limit=200,
+        status=PhoneStatus.ACTIVE,
     )
 
 
@@ -664,6 +701,18 @@ class EventStoreContract:
         store.append(tenant, lead, events, expected_version=0)
         assert [r.event for r in store.read_stream(tenant, lead)] == events
 
+    @REUSES_STORE
+    @given(data=st.data())
+    def test_every_phone_event_type_round_trips_through_its_phone_stream(self, store, data):
+        """Phone events live in `phone:<id>` streams and read back equal to what was appended."""
+        tenant, phone_id = new_id("tenant"), new_id("phone")
+        drawn = data.draw(st.lists(any_phone_event(tenant, phone_id), min_size=1, max_size=4))
+        events = [msgspec.structs.replace(e, event_id=str(uuid.uuid4())) for e in drawn]
+        store.append(tenant, phone_stream(phone_id), events, expected_version=0)
+        records = store.read_stream(tenant, phone_stream(phone_id))
+        assert [r.event for r in records] == events
+        assert {r.stream_id for r in records} == {f"phone:{phone_id}"}
+
     # --- optimistic concurrency ------------------------------------------------------------
 
     def test_a_new_stream_is_appended_at_expected_version_zero(self, store, tenant, lead):
@@ -764,6 +813,31 @@ class EventStoreContract:
         with pytest.raises(EventStoreError):
             store.append(tenant, lead, [delivered(new_id("tenant"), lead)], expected_version=0)
         assert store.stream_version(tenant, lead) == 0
+
+    def test_phone_and_lead_streams_never_mix(self, store, tenant, lead):
+        """Phone and lead events never share a stream; a lead id may not look like a phone's."""
+        phone_id = new_id("phone")
+        with pytest.raises(EventStoreError):
+            store.append(tenant, lead, [registered(tenant, phone_id)], expected_version=0)
+        with pytest.raises(EventStoreError):
+            store.append(
+                tenant, phone_stream(phone_id), [delivered(tenant, lead)], expected_version=0
+            )
+        impostor = phone_stream(phone_id)
+        with pytest.raises(EventStoreError, match="prefix"):
+            store.append(tenant, impostor, [delivered(tenant, impostor)], expected_version=0)
+        assert store.stream_version(tenant, lead) == 0
+        assert store.stream_version(tenant, phone_stream(phone_id)) == 0
+
+    def test_phone_events_are_stored_in_clear(self, make_store, store, tenant):
+        """A phone's number is the tenant's business data: stored as is, never sealed."""
+        phone_id = new_id("phone")
+        store.append(
+            tenant, phone_stream(phone_id), [registered(tenant, phone_id)], expected_version=0
+        )
+        [row] = make_store.raw_rows(store, tenant, phone_stream(phone_id))
+        assert row.sealed is None
+        assert "+40744000111" in row.data
 
     def test_appending_no_events_stores_nothing(self, store, tenant, lead):
         """An empty append is a no-op that reports the stream's version."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from cerniq_outreach.adapters.clock import SimulatedClock
+from cerniq_outreach.adapters.quota.memory import MemoryQuotaGuardian
 from cerniq_outreach.adapters.read_models_postgres import PostgresReadModels
+from cerniq_outreach.application.phone_pool import PhonePool
 from cerniq_outreach.application.projections import ALL_PROJECTIONS, FOLLOWER_PROJECTIONS
 from cerniq_outreach.application.projector import Projector
 from cerniq_outreach.domain import commands as c
 from cerniq_outreach.domain.enums import Channel, Priority, ReviewReason
 
-from projection_support import Lead
+from projection_support import T0, Lead
 from read_model_backends import open_backend, wait_until_visible
 
 pytestmark = pytest.mark.postgres
@@ -30,6 +33,9 @@ def backend(request, tmp_path):
             lead.do(c.RequestReview, reason=ReviewReason.MANUAL_FLAG, priority=Priority.LOW)
             lead.do(c.Pause, by="ana")
             total += len(lead.events)
+            pool = PhonePool(b.app, b.db, MemoryQuotaGuardian(), SimulatedClock(T0, speed=0))
+            pool.add(tenant, "+40722123456")  # the same number: each tenant has its own pool
+            total += 1
         wait_until_visible(b.follower, total)
         Projector(b.follower, b.db, FOLLOWER_PROJECTIONS).catch_up()
         yield b
@@ -50,12 +56,19 @@ def test_the_application_role_sees_only_its_tenants_rows(backend):
         app.close()
 
 
-def test_the_application_role_cannot_write_into_another_tenant(backend):
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE gold_lead_journey SET tenant_id = 't1' WHERE lead_id = 'lead-1'",
+        "UPDATE wa_phone_numbers SET tenant_id = 't1' WHERE phone_number = '+40722123456'",
+    ],
+)
+def test_the_application_role_cannot_write_into_another_tenant(backend, statement):
     """WITH CHECK refuses a row of t1 written by a transaction bound to t0."""
     app = PostgresReadModels(backend.url, role="cerniq_app")
     try:
         with pytest.raises(psycopg.errors.InsufficientPrivilege), app.transaction("t0") as tx:
-            tx.execute("UPDATE gold_lead_journey SET tenant_id = 't1' WHERE lead_id = 'lead-1'")
+            tx.execute(statement)
     finally:
         app.close()
 

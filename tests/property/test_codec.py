@@ -28,6 +28,8 @@ VALID_FIELDS = {
     "confidence": st.floats(0, 1),
     "quota_cost": st.integers(0, 1),
     "text_preview": st.text(max_size=500),
+    "reputation": st.none() | st.integers(0, 100),
+    "daily_limit": st.integers(0, 200),
 }
 
 

@@ -6,6 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from cerniq_outreach.adapters.clock import SimulatedClock
+from cerniq_outreach.adapters.quota.memory import MemoryQuotaGuardian
+from cerniq_outreach.application.phone_pool import PhonePool
 from cerniq_outreach.application.projections import (
     ACTIVITY_FEED,
     ALL_PROJECTIONS,
@@ -497,3 +500,18 @@ def test_every_projection_declares_keys_for_all_its_tables():
     """Verify pairs rows by these keys; a table without one would compare as whole rows."""
     for projection in ALL_PROJECTIONS:
         assert set(projection.keys) == set(projection.tables), projection.name
+
+
+def test_the_lead_read_models_ignore_phone_events():
+    """A phone's events fill wa_phone_numbers only: no lead row, feed line, stat or count."""
+    world = World()
+    pool = PhonePool(world.store, world.db, MemoryQuotaGuardian(), SimulatedClock(T0, speed=0))
+    phone = pool.add("t1", "+40722123456")
+    pool.record_health_check("t1", phone.phone_id, connected=False)
+    world.project()
+    assert [r["phone_number"] for r in rows(world.db, "wa_phone_numbers")] == ["+40722123456"]
+    for projection in ALL_PROJECTIONS:
+        for table in projection.tables:
+            if table != "wa_phone_numbers":
+                assert rows(world.db, table) == [], table
+    assert verify(world.store, world.db, ALL_PROJECTIONS, scratch=sqlite_read_models()) == []

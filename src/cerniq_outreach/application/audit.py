@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cerniq_outreach.domain.events import (
+    BaseEvent,
     Event,
     HumanReleasedControl,
     HumanTookControl,
@@ -26,6 +27,10 @@ from cerniq_outreach.domain.events import (
     MessageSent,
     OptedOut,
     PhoneAssigned,
+    PhoneHealthChecked,
+    PhoneRegistered,
+    PhoneSettingsChanged,
+    PhoneStatusChanged,
     ReplyReceived,
     ReviewRequested,
     ReviewResolved,
@@ -58,14 +63,19 @@ class AuditStep:
 
 
 def audit_trail(records: Iterable[RecordedEvent]) -> list[AuditStep]:
-    """Fold a stream's events in order, keeping each step's before and after state."""
+    """Fold a stream's events in order, keeping each step's before and after state.
+
+    Only journey events fold into a journey: a phone's events (which never share a lead's
+    stream) are left out.
+    """
     steps: list[AuditStep] = []
     state = Journey()
     for record in records:
-        after = evolve(state, record.event)
-        steps.append(
-            AuditStep(record=record, summary=summarize(record.event), before=state, after=after)
-        )
+        event = record.event
+        if not isinstance(event, Event):
+            continue
+        after = evolve(state, event)
+        steps.append(AuditStep(record=record, summary=summarize(event), before=state, after=after))
         state = after
     return steps
 
@@ -102,8 +112,10 @@ def state_changes(before: Journey, after: Journey) -> dict[str, tuple[Any, Any]]
     return {key: (old[key], new[key]) for key in new if old[key] != new[key]}
 
 
-def summarize(event: Event) -> str:  # noqa: C901, PLR0911, PLR0912 - one arm per event type
+def summarize(event: BaseEvent) -> str:  # noqa: C901, PLR0911, PLR0912 - one arm per event type
     """One line saying what an event means, for people reading an audit."""
+    if not isinstance(event, Event):
+        return _summarize_phone(event)
     match event:
         case LeadEnrolled():
             return f"enrolled in sequence {event.sequence_id}: {event.company.name}"
@@ -166,5 +178,33 @@ def summarize(event: Event) -> str:  # noqa: C901, PLR0911, PLR0912 - one arm pe
             return f"{event.user} took control"
         case HumanReleasedControl():
             return f"{event.user} released control"
+        case _:
+            return event_type_name(event)
+
+
+def _summarize_phone(event: BaseEvent) -> str:
+    """`summarize` for a phone-pool event."""
+    match event:
+        case PhoneRegistered():
+            warmup = event.warmup_started.isoformat() if event.warmup_started else "none"
+            return (
+                f"number {event.number} added, {event.status}, limit {event.daily_limit} a day,"
+                f" warm-up from {warmup}"
+            )
+        case PhoneStatusChanged():
+            return f"{event.previous} -> {event.status}: {event.reason}"
+        case PhoneSettingsChanged():
+            warmup = event.warmup_started.isoformat() if event.warmup_started else "none"
+            return (
+                f"settings: label {event.label!r}, account {event.account_id!r},"
+                f" limit {event.daily_limit} a day, warm-up from {warmup}"
+            )
+        case PhoneHealthChecked():
+            found = ["connected" if event.connected else "disconnected"]
+            if event.reputation is not None:
+                found.append(f"reputation {event.reputation}")
+            if event.ban_warning:
+                found.append("ban warning")
+            return "health check: " + ", ".join(found)
         case _:
             return event_type_name(event)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from datetime import date, datetime
 
     from cerniq_outreach.application.records import AppendResult, Metadata, RecordedEvent
-    from cerniq_outreach.domain.events import Event
+    from cerniq_outreach.domain.events import BaseEvent
     from cerniq_outreach.domain.quota_ledger import PhoneQuotaSettings, QuotaAnswer, Reservation
     from cerniq_outreach.domain.rate_limit import RateLimit
 
@@ -34,9 +34,10 @@ class Clock(Protocol):
 
 
 class EventStore(Protocol):
-    """The append-only log of every journey: the source of truth.
+    """The append-only log of every journey and phone: the source of truth.
 
-    Streams are one lead's journey (`stream_id` is the lead id) inside one tenant. Every
+    Streams live inside one tenant: a lead's journey (`stream_id` is the lead id) or a
+    phone of the pool (`phone:<phone_id>`); `domain.events.stream_of` names an event's. Every
     adapter (memory, SQLite, PostgreSQL) passes the same contract suite
     (`tests/contract/test_event_store_contract.py`), failures included.
     """
@@ -45,7 +46,7 @@ class EventStore(Protocol):
         self,
         tenant_id: str,
         stream_id: str,
-        events: Sequence[Event],
+        events: Sequence[BaseEvent],
         *,
         expected_version: int,
         metadata: Metadata | None = None,

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from cerniq_outreach.domain.events import EVENT_CLASSES, AnyEvent, Event
+from cerniq_outreach.domain.events import EVENT_CLASSES, AnyEvent, BaseEvent
 
 Payload = dict[str, Any]
 Upcaster = Callable[[Payload], Payload]
@@ -62,12 +62,12 @@ def schema_version(event_type: str) -> int:
         raise UnknownEventType(event_type) from None
 
 
-def encode(event: Event) -> bytes:
+def encode(event: BaseEvent) -> bytes:
     """The stored JSON of an event (its `type` tag included)."""
     return _encoder.encode(event)
 
 
-def encode_data(event: Event) -> Payload:
+def encode_data(event: BaseEvent) -> Payload:
     """The event as plain JSON-ready data, for export and API output."""
     return msgspec.to_builtins(event)  # type: ignore[no-any-return]
 

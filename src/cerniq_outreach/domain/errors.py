@@ -77,3 +77,15 @@ class ConfigurationError(DomainError):
     """A policy (business hours, ramp, consent) was configured with impossible values."""
 
     code = "CONFIGURATION_ERROR"
+
+
+class UnknownPhone(DomainError):
+    """A command names a phone that is not in the tenant's pool."""
+
+    code = "UNKNOWN_PHONE"
+
+
+class PhoneAlreadyInPool(DomainError):
+    """The number is in the tenant's pool already (a number is registered once per tenant)."""
+
+    code = "PHONE_ALREADY_IN_POOL"

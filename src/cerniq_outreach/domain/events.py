@@ -1,4 +1,9 @@
-"""The event catalogue: everything that can happen to a lead's journey.
+"""The event catalogue: everything that can happen to a lead's journey or to a phone.
+
+Two families share the log, each in streams of its own: journey events (`Event`, one stream
+per lead, the stream id is the lead id) and phone-pool events (`PhoneEvent`, one stream per
+WhatsApp number, the stream id is `phone:<phone_id>`). `stream_of` says which stream an event
+belongs to; the event store refuses an event appended to any other.
 
 Events are frozen msgspec Structs in one tagged union. The tag (stored as `type`) is written
 explicitly and never changes, even if a class is renamed. Schema evolution follows msgspec's
@@ -11,7 +16,7 @@ must survive a newer writer's extra fields.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, ClassVar
 
 import msgspec
@@ -21,6 +26,7 @@ from cerniq_outreach.domain.enums import (
     Channel,
     JourneyState,
     OptOutScope,
+    PhoneStatus,
     Priority,
     ReplyTrigger,
     ReviewReason,
@@ -35,6 +41,13 @@ AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 Score = Annotated[int, msgspec.Meta(ge=-100, le=100)]
 Confidence = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 QuotaCost = Annotated[int, msgspec.Meta(ge=0, le=1)]
+Reputation = Annotated[int, msgspec.Meta(ge=0, le=100)]
+# Only the sign is a property of the stored data; the ceiling (200) is a rule of the day,
+# checked when a phone is registered or changed, so a later ceiling needs no new schema.
+DailyLimit = Annotated[int, msgspec.Meta(ge=0)]
+
+PHONE_STREAM_PREFIX = "phone:"
+"""Stream ids of phones start with this; a lead id never does (the store refuses it)."""
 
 
 class Company(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -51,15 +64,20 @@ class Company(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 # gc=False: events are immutable leaves that never form reference cycles, so the cyclic
 # garbage collector need not track them; replaying a million of them otherwise spends a
 # third of its time in full collections.
-class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=False):
-    """Fields every journey event carries. `occurred_at` comes from the clock port."""
+class BaseEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=False):
+    """Fields every stored event carries, of either family. `occurred_at` comes from the clock."""
 
     SCHEMA_VERSION: ClassVar[int] = 1
 
     event_id: str
     tenant_id: str
-    lead_id: str
     occurred_at: AwareDatetime
+
+
+class Event(BaseEvent, frozen=True, kw_only=True):
+    """A journey event: something that happened to one lead (its stream is the lead id)."""
+
+    lead_id: str
 
 
 class LeadEnrolled(Event, frozen=True, kw_only=True, tag="LeadEnrolled"):
@@ -235,6 +253,63 @@ class HumanReleasedControl(Event, frozen=True, kw_only=True, tag="HumanReleasedC
     user: str
 
 
+class PhoneEvent(BaseEvent, frozen=True, kw_only=True):
+    """A phone-pool event: something that happened to one WhatsApp number of the tenant.
+
+    Its stream is `phone:<phone_id>`. A phone's number, label and account are business data
+    of the tenant, not personal data of a data subject: nothing here is ever sealed.
+    """
+
+    phone_id: str
+
+
+class PhoneRegistered(PhoneEvent, frozen=True, kw_only=True, tag="PhoneRegistered"):
+    """A WhatsApp number joined the tenant's pool (`number` is E.164).
+
+    `warmup_started` is day 1 of its warm-up ramp; None means fully warmed already.
+    """
+
+    number: str
+    label: str | None = None
+    account_id: str | None = None
+    daily_limit: DailyLimit
+    warmup_started: date | None = None
+    status: PhoneStatus
+    by: str | None = None
+
+
+class PhoneStatusChanged(PhoneEvent, frozen=True, kw_only=True, tag="PhoneStatusChanged"):
+    """The number's status moved; only ACTIVE sends. `by` is None when the engine decided."""
+
+    status: PhoneStatus
+    previous: PhoneStatus
+    reason: str
+    by: str | None = None
+
+
+class PhoneSettingsChanged(PhoneEvent, frozen=True, kw_only=True, tag="PhoneSettingsChanged"):
+    """The number's settings now are these (all four, whichever of them changed)."""
+
+    label: str | None = None
+    account_id: str | None = None
+    daily_limit: DailyLimit
+    warmup_started: date | None = None
+    by: str | None = None
+
+
+class PhoneHealthChecked(PhoneEvent, frozen=True, kw_only=True, tag="PhoneHealthChecked"):
+    """What a health check of the number found (at `occurred_at`).
+
+    `reputation` is the provider's 0-100 quality score when it gives one; `detail` its
+    own words about the account's state.
+    """
+
+    connected: bool
+    reputation: Reputation | None = None
+    ban_warning: bool = False
+    detail: str | None = None
+
+
 AnyEvent = (
     LeadEnrolled
     | PhoneAssigned
@@ -258,13 +333,37 @@ AnyEvent = (
     | SequenceSnoozed
     | HumanTookControl
     | HumanReleasedControl
+    | PhoneRegistered
+    | PhoneStatusChanged
+    | PhoneSettingsChanged
+    | PhoneHealthChecked
 )
 
-EVENT_TYPES: tuple[type[Event], ...] = AnyEvent.__args__
+EVENT_TYPES: tuple[type[BaseEvent], ...] = AnyEvent.__args__
 
-EVENT_CLASSES: dict[str, type[Event]] = {str(cls.__struct_config__.tag): cls for cls in EVENT_TYPES}
+EVENT_CLASSES: dict[str, type[BaseEvent]] = {
+    str(cls.__struct_config__.tag): cls for cls in EVENT_TYPES
+}
 
 
-def event_type_name(event: Event) -> str:
+def event_type_name(event: BaseEvent) -> str:
     """The stable tag of an event, as stored in the log's `event_type` column."""
     return str(type(event).__struct_config__.tag)
+
+
+def phone_stream(phone_id: str) -> str:
+    """The stream id of a phone's events."""
+    return PHONE_STREAM_PREFIX + phone_id
+
+
+def stream_of(event: BaseEvent) -> str:
+    """The stream an event belongs to: its lead's id, or `phone:<phone_id>` for a phone.
+
+    Raises:
+        TypeError: `event` is of neither family (a programming error).
+    """
+    if isinstance(event, Event):
+        return event.lead_id
+    if isinstance(event, PhoneEvent):
+        return phone_stream(event.phone_id)
+    raise TypeError(f"{type(event).__name__} belongs to no stream family")

@@ -93,7 +93,13 @@ class PhoneQuotaView(msgspec.Struct, frozen=True, kw_only=True):
 def effective_limit(
     phone: PhoneQuotaView, today: date, ramp: WarmupRamp = DEFAULT_RAMP
 ) -> tuple[int, bool]:
-    """The phone's limit today, and whether the warm-up ramp (not its own limit) binds."""
+    """The phone's limit today, and whether the warm-up ramp (not its own limit) binds.
+
+    A fully warmed phone (no warm-up date) is held to the ramp's ceiling too, but that is
+    its plain daily quota, not a warm-up: a refusal then says QUOTA_EXCEEDED.
+    """
+    if phone.warmup_started is None:
+        return min(phone.daily_limit, ramp.ceiling), False
     ramped = ramp.limit_on(phone.warmup_started, today)
     if ramped < phone.daily_limit:
         return ramped, True

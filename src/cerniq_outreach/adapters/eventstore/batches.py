@@ -17,12 +17,13 @@ from cerniq_outreach.application.records import (
     EventStoreError,
     InconsistentRetry,
 )
+from cerniq_outreach.domain.events import PHONE_STREAM_PREFIX, Event, stream_of
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from cerniq_outreach.application.records import Checkpoint
-    from cerniq_outreach.domain.events import Event
+    from cerniq_outreach.domain.events import BaseEvent
 
 
 class StoredRef(NamedTuple):
@@ -33,19 +34,26 @@ class StoredRef(NamedTuple):
     global_position: int
 
 
-def check_batch(tenant_id: str, stream_id: str, events: Sequence[Event]) -> None:
+def check_batch(tenant_id: str, stream_id: str, events: Sequence[BaseEvent]) -> None:
     """Refuse with `EventStoreError` a batch that cannot be stored as asked (a caller's bug).
 
-    Every event must belong to the stream it is appended to: the stream is the lead's
-    journey, and personal fields are sealed with the event's own tenant and lead but opened
-    with the stream's, so a mismatch would make them unreadable.
+    Every event must belong to the stream it is appended to (`stream_of`): the lead's
+    journey, or the phone's stream. Personal fields are sealed with the event's own tenant
+    and lead but opened with the stream's, so a mismatch would make them unreadable. A lead
+    id may not look like a phone's stream id, or the two families could share a stream.
     """
     seen: set[str] = set()
     for event in events:
-        if event.tenant_id != tenant_id or event.lead_id != stream_id:
+        owner = stream_of(event)
+        if event.tenant_id != tenant_id or owner != stream_id:
             raise EventStoreError(
-                f"event {event.event_id} belongs to {event.tenant_id}/{event.lead_id}, "
+                f"event {event.event_id} belongs to {event.tenant_id}/{owner}, "
                 f"not to stream {tenant_id}/{stream_id}"
+            )
+        if isinstance(event, Event) and event.lead_id.startswith(PHONE_STREAM_PREFIX):
+            raise EventStoreError(
+                f"lead id {event.lead_id!r} takes the prefix of phone streams "
+                f"({PHONE_STREAM_PREFIX!r})"
             )
         if event.event_id in seen:
             raise EventStoreError(f"event id {event.event_id} appears twice in one append")
@@ -55,7 +63,7 @@ def check_batch(tenant_id: str, stream_id: str, events: Sequence[Event]) -> None
 def retry_result(
     tenant_id: str,
     stream_id: str,
-    events: Sequence[Event],
+    events: Sequence[BaseEvent],
     stored: Mapping[str, StoredRef],
     current_version: int,
 ) -> AppendResult | None:

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from cerniq_outreach.application.ports import PersonalDataVault, Projection, ReadModelDatabase
-    from cerniq_outreach.domain.events import AnyEvent, Event
+    from cerniq_outreach.domain.events import AnyEvent, BaseEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ class MemoryEventStore:
         self,
         tenant_id: str,
         stream_id: str,
-        events: Sequence[Event],
+        events: Sequence[BaseEvent],
         *,
         expected_version: int,
         metadata: Metadata | None = None,
@@ -193,7 +193,7 @@ class MemoryEventStore:
     def close(self) -> None:
         """Nothing to release."""
 
-    def _project(self, tenant_id: str, rows: list[_Row], events: Sequence[Event]) -> None:
+    def _project(self, tenant_id: str, rows: list[_Row], events: Sequence[BaseEvent]) -> None:
         if not self._projections or self._read_models is None:
             return
         with self._read_models.transaction(tenant_id) as tx:

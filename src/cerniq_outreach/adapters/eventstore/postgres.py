@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from cerniq_outreach.application.ports import PersonalDataVault, Projection
-    from cerniq_outreach.domain.events import Event
+    from cerniq_outreach.domain.events import BaseEvent
 
 APP_ROLE = "cerniq_app"
 FOLLOWER_ROLE = "cerniq_follower"
@@ -138,7 +138,7 @@ class PostgresEventStore:
         self,
         tenant_id: str,
         stream_id: str,
-        events: Sequence[Event],
+        events: Sequence[BaseEvent],
         *,
         expected_version: int,
         metadata: Metadata | None = None,
@@ -199,7 +199,7 @@ class PostgresEventStore:
         return result
 
     def _append(
-        self, params: dict[str, Any], events: Sequence[Event], meta: Metadata
+        self, params: dict[str, Any], events: Sequence[BaseEvent], meta: Metadata
     ) -> AppendResult:
         statement = q.APPEND_ONE if len(events) == 1 else q.APPEND
         with self._connection() as conn:
@@ -231,7 +231,7 @@ class PostgresEventStore:
     def _refusal(
         conn: psycopg.Connection[Row],
         params: dict[str, Any],
-        events: Sequence[Event],
+        events: Sequence[BaseEvent],
         *,
         inserting: bool,
     ) -> AppendResult:

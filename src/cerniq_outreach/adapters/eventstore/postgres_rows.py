@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
     from cerniq_outreach.application.ports import PersonalDataVault
-    from cerniq_outreach.domain.events import AnyEvent, Event
+    from cerniq_outreach.domain.events import AnyEvent, BaseEvent
 
 Row = tuple[Any, ...]
 
@@ -80,7 +80,7 @@ def decode_rows(rows: Iterable[Row], vault: PersonalDataVault) -> Iterator[Recor
 
 
 def recorded(
-    params: dict[str, Any], i: int, event: Event, row: Row, metadata: Metadata
+    params: dict[str, Any], i: int, event: BaseEvent, row: Row, metadata: Metadata
 ) -> RecordedEvent:
     """The recorded form of the `i`-th event just inserted (for inline projections)."""
     position, tx_id, version, recorded_at = row

@@ -4,6 +4,10 @@ The `data` column holds the event's full JSON (its tag and envelope fields inclu
 the common read path is one typed msgspec decode. Personal fields are taken out before
 storing: they stand as a placeholder in `data` and travel encrypted, with the lead's key,
 in the `sealed` column. Reading puts them back, or marks them erased once the key is gone.
+
+Only journey events (`Event`) can carry personal data: they belong to a lead, whose key
+seals them. Phone-pool events hold the tenant's own business data (its numbers, labels and
+accounts) and no lead to seal with, so they are stored in clear whatever their type.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from cerniq_outreach.domain import codec, personal
-from cerniq_outreach.domain.events import event_type_name
+from cerniq_outreach.domain.events import Event, event_type_name
 
 if TYPE_CHECKING:
     from cerniq_outreach.application.ports import PersonalDataVault
-    from cerniq_outreach.domain.events import AnyEvent, Event
+    from cerniq_outreach.domain.events import AnyEvent, BaseEvent
 
 _json = msgspec.json.Encoder()
 _raw = msgspec.json.Decoder(dict[str, Any])
@@ -36,11 +40,11 @@ class StoredRow(msgspec.Struct, frozen=True, kw_only=True):
     sealed: bytes | None
 
 
-def to_row(event: Event, vault: PersonalDataVault) -> StoredRow:
-    """Encode an event for storage, sealing its personal fields with the lead's key."""
+def to_row(event: BaseEvent, vault: PersonalDataVault) -> StoredRow:
+    """Encode an event for storage, sealing a journey event's personal fields with its key."""
     event_type = event_type_name(event)
     sealed: bytes | None = None
-    if personal.has_personal_data(event_type):
+    if isinstance(event, Event) and personal.has_personal_data(event_type):
         public, private = personal.split(event_type, codec.encode_data(event))
         data = _json.encode(public)
         if private:
@@ -77,6 +81,6 @@ def from_row(
     return codec.upcast(payload, event_type=event_type, version=schema_version)
 
 
-def export_data(event: Event) -> dict[str, Any]:
+def export_data(event: BaseEvent) -> dict[str, Any]:
     """The event's own fields (envelope left out), for `events export`."""
     return {k: v for k, v in codec.encode_data(event).items() if k not in ENVELOPE_FIELDS}

@@ -53,12 +53,13 @@ from cerniq_outreach.application.records import (
     RecordedEvent,
 )
 from cerniq_outreach.domain import codec
+from cerniq_outreach.domain.events import stream_of
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
     from cerniq_outreach.application.ports import PersonalDataVault, Projection
-    from cerniq_outreach.domain.events import AnyEvent, Event
+    from cerniq_outreach.domain.events import AnyEvent, BaseEvent
 
 __all__ = ["SqliteEventStore", "SqliteReadModels"]
 
@@ -129,7 +130,7 @@ class SqliteEventStore:
         self,
         tenant_id: str,
         stream_id: str,
-        events: Sequence[Event],
+        events: Sequence[BaseEvent],
         *,
         expected_version: int,
         metadata: Metadata | None = None,
@@ -177,7 +178,7 @@ class SqliteEventStore:
     def _insert(
         self,
         conn: sqlite3.Connection,
-        event: Event,
+        event: BaseEvent,
         row: StoredRow,
         *,
         version: int,
@@ -186,12 +187,13 @@ class SqliteEventStore:
     ) -> RecordedEvent:
         """Insert one event row; its recorded form (for inline projections)."""
         occurred_at = event.occurred_at.astimezone(UTC)
+        stream_id = stream_of(event)
         try:
             cur = conn.execute(
                 _INSERT,
                 {
                     "tenant_id": event.tenant_id,
-                    "stream_id": event.lead_id,
+                    "stream_id": stream_id,
                     "stream_version": version,
                     "event_id": row.event_id,
                     "event_type": row.event_type,
@@ -210,15 +212,15 @@ class SqliteEventStore:
             if "events.event_id" in str(exc):
                 raise InconsistentRetry(f"event {row.event_id} is stored already") from exc
             if "events.stream_version" in str(exc):
-                actual = _current_version(conn, event.tenant_id, event.lead_id)
-                raise ConcurrencyConflict(event.lead_id, version - 1, actual) from exc
+                actual = _current_version(conn, event.tenant_id, stream_id)
+                raise ConcurrencyConflict(stream_id, version - 1, actual) from exc
             raise
         if cur.lastrowid is None:  # pragma: no cover - an INSERT always sets it
             raise EventStoreError("SQLite returned no position for an inserted event")
         return RecordedEvent(
             global_position=cur.lastrowid,
             tenant_id=event.tenant_id,
-            stream_id=event.lead_id,
+            stream_id=stream_id,
             stream_version=version,
             event_id=row.event_id,
             event_type=row.event_type,

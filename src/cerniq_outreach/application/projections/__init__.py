@@ -4,8 +4,8 @@ Two kinds, by how they are kept up to date:
 
 - INLINE projections run in the append's own transaction (the event store applies them),
   so the API reads its own writes: the journey (`gold_lead_journey` with its communication
-  log) and the review desk. They are idempotent, which lets `replay` rebuild them while
-  appends go on.
+  log), the review desk and the phone pool (`wa_phone_numbers`). They are idempotent,
+  which lets `replay` rebuild them while appends go on.
 - FOLLOWER projections are applied by a `Projector` that follows the global log and commits
   its checkpoint with its writes: quota audit, daily statistics, activity feed.
 
@@ -22,6 +22,7 @@ from cerniq_outreach.application.projections.activity_feed import ActivityFeedPr
 from cerniq_outreach.application.projections.base import ReadModel, comparable, iso
 from cerniq_outreach.application.projections.daily_stats import DailyStatsProjection
 from cerniq_outreach.application.projections.journey import JourneyProjection, scrub_lead
+from cerniq_outreach.application.projections.phones import PhonesProjection
 from cerniq_outreach.application.projections.quota_usage import QuotaUsageProjection
 from cerniq_outreach.application.projections.review_queue import ReviewQueueProjection
 from cerniq_outreach.application.projections.search import search_key, search_pattern
@@ -38,12 +39,14 @@ __all__ = [
     "FOLLOWER_PROJECTIONS",
     "INLINE_PROJECTIONS",
     "JOURNEY",
+    "PHONES",
     "PROJECTIONS",
     "QUOTA_USAGE",
     "REVIEW_QUEUE",
     "ActivityFeedProjection",
     "DailyStatsProjection",
     "JourneyProjection",
+    "PhonesProjection",
     "QuotaUsageProjection",
     "ReadModel",
     "ReviewQueueProjection",
@@ -58,11 +61,12 @@ __all__ = [
 
 JOURNEY = JourneyProjection()
 REVIEW_QUEUE = ReviewQueueProjection()
+PHONES = PhonesProjection()
 QUOTA_USAGE = QuotaUsageProjection()
 DAILY_STATS = DailyStatsProjection()
 ACTIVITY_FEED = ActivityFeedProjection()
 
-INLINE_PROJECTIONS: tuple[Projection, ...] = (JOURNEY, REVIEW_QUEUE)
+INLINE_PROJECTIONS: tuple[Projection, ...] = (JOURNEY, REVIEW_QUEUE, PHONES)
 """Applied by the event store in the append transaction."""
 
 FOLLOWER_PROJECTIONS: tuple[Projection, ...] = (QUOTA_USAGE, DAILY_STATS, ACTIVITY_FEED)

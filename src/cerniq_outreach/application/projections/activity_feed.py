@@ -3,6 +3,8 @@
 Follows the log. Idempotent (one row per global position, inserted once), and free of
 personal data by design: a summary says what happened ("Reply received on WHATSAPP"), never
 who it was or what they wrote, so erasure has nothing to scrub here.
+
+The feed is the leads' activity (each line names its lead): phone-pool events are not on it.
 """
 
 from __future__ import annotations
@@ -121,7 +123,10 @@ class ActivityFeedProjection:
     idempotent: ClassVar[bool] = True
 
     def apply(self, tx: SqlTx, record: RecordedEvent) -> None:
-        """Add the event's line to its tenant's feed."""
+        """Add a journey event's line to its tenant's feed; phone events are not leads'."""
+        event = record.event
+        if not isinstance(event, Event):
+            return
         tx.execute(
             _INSERT,
             {
@@ -129,7 +134,7 @@ class ActivityFeedProjection:
                 "tenant": record.tenant_id,
                 "lead": record.stream_id,
                 "event_type": record.event_type,
-                "summary": summary(record.event),
+                "summary": summary(event),
                 "actor": record.metadata.actor,
                 "at": iso(record.occurred_at),
             },

@@ -30,6 +30,7 @@ from cerniq_outreach.domain.enums import (
     OptOutScope,
 )
 from cerniq_outreach.domain.events import (
+    Event,
     HumanReleasedControl,
     HumanTookControl,
     LeadEnrolled,
@@ -163,6 +164,8 @@ class JourneyProjection:
     def apply(self, tx: SqlTx, record: RecordedEvent) -> None:
         """Fold one event into the lead's row (and its messages), if it is the next one."""
         event = record.event
+        if not isinstance(event, Event):
+            return  # a phone's event: its stream is no lead's journey
         params: dict[str, Any] = {
             "tenant": record.tenant_id,
             "lead": record.stream_id,

@@ -1,6 +1,6 @@
 """The `cerniq-outreach` command line.
 
-One module per family of commands (`processes`, `admin`, `event_log`, `audit`) and the
+One module per family of commands (`processes`, `admin`, `phones`, `event_log`, `audit`) and the
 shared machinery in `base`: every command loads and validates the settings before it runs,
 and exits 0 on success, 1 on a domain, input or configuration error, 2 on a usage error.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from cerniq_outreach import __version__
-from cerniq_outreach.entrypoints.cli import admin, audit, event_log, processes
+from cerniq_outreach.entrypoints.cli import admin, audit, event_log, phones, processes
 from cerniq_outreach.entrypoints.cli.base import (
     CONTEXT_SETTINGS,
     LOG_LEVELS,
@@ -42,5 +42,11 @@ def main(log_level: str) -> None:
     del log_level  # read by each command from the root context once settings are loaded
 
 
-for _command in (*processes.COMMANDS, *event_log.COMMANDS, *admin.COMMANDS, *audit.COMMANDS):
+for _command in (
+    *processes.COMMANDS,
+    *event_log.COMMANDS,
+    *admin.COMMANDS,
+    *phones.COMMANDS,
+    *audit.COMMANDS,
+):
     main.add_command(_command)

@@ -1,4 +1,4 @@
-"""Managing tenants, phones, channels, leads and data subjects."""
+"""Managing tenants, channels, leads and data subjects (phones: `phones.py`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import click
 
 from cerniq_outreach.entrypoints.cli.base import Group, not_built, tenant_option
 
-PHONE_STATUSES: Final = ("ACTIVE", "PAUSED", "OFFLINE", "BANNED", "RECONNECTING", "QUARANTINE")
 TEST_CHANNELS: Final = ("WHATSAPP", "EMAIL_WARM", "EMAIL_COLD")
 
 
@@ -30,55 +29,6 @@ def tenants_create(name: str, as_json: bool) -> None:
     The API key is shown this once only; keep it.
     """
     del name, as_json
-    not_built()
-
-
-# --- phones ---------------------------------------------------------------------------------
-
-
-@click.group(cls=Group)
-def phones() -> None:
-    """Manage the pool of WhatsApp sending numbers."""
-
-
-@phones.command("add")
-@click.argument("number")
-@tenant_option
-@click.option("--label", help="A name for the number shown on the dashboard.")
-@click.option(
-    "--daily-limit",
-    type=click.IntRange(1, 200),
-    help="New conversations a day once warmed up (default: the tenant's, at most 200).",
-)
-def phones_add(number: str, tenant: str, label: str | None, daily_limit: int | None) -> None:
-    """Add a WhatsApp number to the pool.
-
-    NUMBER is any common form and is stored as E.164. A new number starts on the warm-up ramp.
-    """
-    del number, tenant, label, daily_limit
-    not_built()
-
-
-@phones.command("set-status")
-@click.argument("phone")
-@click.argument("status", type=click.Choice(PHONE_STATUSES, case_sensitive=False))
-@tenant_option
-@click.option("--reason", help="Why, recorded with the change.")
-def phones_set_status(phone: str, status: str, tenant: str, reason: str | None) -> None:
-    """Change a phone's status.
-
-    PHONE is the phone's id or number. Only ACTIVE phones send.
-    """
-    del phone, status, tenant, reason
-    not_built()
-
-
-@phones.command("list")
-@tenant_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
-def phones_list(tenant: str, as_json: bool) -> None:
-    """List the phones with their status and today's quota."""
-    del tenant, as_json
     not_built()
 
 
@@ -175,4 +125,4 @@ def gdpr_erase(email: str | None, phone: str | None) -> None:
     not_built()
 
 
-COMMANDS: Final = (tenants, phones, channels, leads, gdpr)
+COMMANDS: Final = (tenants, channels, leads, gdpr)

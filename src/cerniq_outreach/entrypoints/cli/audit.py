@@ -13,6 +13,7 @@ from rich.table import Table
 
 from cerniq_outreach.adapters.eventstore.serialization import export_data
 from cerniq_outreach.application.audit import AuditStep, audit_trail, state_changes, state_view
+from cerniq_outreach.domain.events import PHONE_STREAM_PREFIX
 from cerniq_outreach.entrypoints.cli.base import Group, fail, open_log, reported_errors
 
 if TYPE_CHECKING:
@@ -60,6 +61,9 @@ def audit_lead(lead_id: str, tenant: str | None, output_format: str) -> None:
 
 def lead_events(store: EventStore, lead_id: str, tenant: str | None) -> list[RecordedEvent]:
     """The lead's stream; exits 1 when no tenant, or more than one, has that lead id."""
+    if lead_id.startswith(PHONE_STREAM_PREFIX):
+        # Phones keep their history in streams of their own, which are no lead's journey.
+        fail(f"{lead_id} is a phone's stream, not a lead: see `events export --stream`")
     records = list(store.export(tenant_id=tenant, stream_id=lead_id))
     if not records:
         where = f" in tenant {tenant}" if tenant else ""
