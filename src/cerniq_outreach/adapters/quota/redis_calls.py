@@ -180,7 +180,7 @@ class QuotaCalls:
             script = RESERVE_PHONE
             args = (
                 script.sha, 3, base + "phones", used_prefix + phone_id, held, used_prefix,
-                phone_id, context,
+                phone_id, context, base + "active:",
             )  # fmt: skip
         return PendingReserve(script, args, tenant_id, phone_id, lead_id, cost, at, day, policy)
 
@@ -237,9 +237,12 @@ class QuotaCalls:
         """The EVALSHA arguments of a release."""
         base = self.base(reservation.tenant_id)
         iso = reservation.day.isoformat()
+        ramp = self._policy_for(reservation.tenant_id).ramp
+        day = f"{reservation.day.toordinal()}|{ramp.start}|{ramp.ceiling}|{ramp.days}"
         return (
-            RELEASE.sha, 2, f"{base}held:{iso}:{reservation.lead_id}",
-            f"{base}used:{iso}:{reservation.phone_id}", reservation.phone_id,
+            RELEASE.sha, 3, f"{base}held:{iso}:{reservation.lead_id}",
+            f"{base}used:{iso}:{reservation.phone_id}", f"{base}phones",
+            reservation.phone_id, f"{base}active:", day,
         )  # fmt: skip
 
     def load_phones(

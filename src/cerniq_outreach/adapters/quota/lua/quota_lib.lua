@@ -44,19 +44,40 @@ local function effective_limit(daily_limit, warmup, today, ramp)
   return daily_limit, false
 end
 
+-- THE DAY'S RANKING <base>active:<generation>:<today>:<ramp>:rank is a sorted set of the
+-- day's ACTIVE phones scored used - limit (minus the quota left), plus a member '' scored
+-- +inf that says it is built. Its first member is the phone with the most quota left, ties
+-- to the smallest id (members of equal score sort by their bytes): reserve_any.lua's
+-- choice in one ZRANGE. Every change of a counter of that day updates it here (XX: only a
+-- ranking that exists, only a member in it, so an inactive phone never enters), and a
+-- phone change starts a new generation, hence a new ranking built from the counters.
+local function ranking(active_prefix, generation, c)
+  return table.concat(
+    {active_prefix .. generation, c.today, c.ramp.start, c.ramp.ceiling, c.ramp.days, 'rank'},
+    ':')
+end
+
+local function rerank(rank_key, phone_id, by)
+  if rank_key then
+    redis.call('ZADD', rank_key, 'XX', 'INCR', by, phone_id)
+  end
+end
+
 -- quota_ledger._uncount: one new conversation fewer; a count that reaches 0 disappears.
-local function uncount(used_key)
+local function uncount(used_key, rank_key, phone_id)
   if redis.call('DECR', used_key) <= 0 then
     redis.call('DEL', used_key)
   end
+  rerank(rank_key, phone_id, -1)
 end
 
 -- The ledger's verdict on a known phone, counting the send when it is allowed and new.
 -- `raw` is the phone's settings, `used` its counter's value (false when missing), `held_on`
 -- the phone the lead's reservation of the day is on (false: none, or a follow-up, for
--- which the ledger does not look). Reply: {verdict, phone, used, limit, reserved}, verdict
+-- which the ledger does not look), `rank_key` the day's ranking to keep in step.
+-- Reply: {verdict, phone, used, limit, reserved}, verdict
 -- 'OK' or a QuotaRefusal name; reserved 1 when the answer carries the lead's reservation.
-local function judge(phone_id, raw, used, used_key, held_key, held_on, used_prefix, c)
+local function judge(phone_id, raw, used, used_key, held_key, held_on, used_prefix, c, rank_key)
   local cost = c.cost
   local status, daily_limit, warmup = settings(raw)
   used = tonumber(used or '0')
@@ -87,12 +108,13 @@ local function judge(phone_id, raw, used, used_key, held_key, held_on, used_pref
   if held_on then
     -- The lead's reservation moves here (its old phone left the pool): the old phone gets
     -- its count back, so a lead holds one new conversation a day.
-    uncount(used_prefix .. held_on)
+    uncount(used_prefix .. held_on, rank_key, held_on)
   end
   -- INCR changes the number in place; a SET with EX would rewrite the value and expiry.
   if redis.call('INCR', used_key) == 1 then
     redis.call('EXPIRE', used_key, c.ttl)
   end
+  rerank(rank_key, phone_id, 1)
   redis.call('SET', held_key, phone_id, 'EX', c.ttl)
   return {'OK', phone_id, used + cost, limit, 1}
 end

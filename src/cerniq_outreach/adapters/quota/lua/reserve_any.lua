@@ -24,8 +24,8 @@
 -- that does not change during a day until a phone changes. Built here the first time a
 -- day asks (from the phones hash), expiring with the counters; a phone change starts a new
 -- generation (set_phone.lua, load_phones.lua), so a stale cache is never read. With it,
--- a decision parses no settings, computes no ramp and compares no ids: phones come in id
--- order, so the first of equals wins by a strict `>`.
+-- the refusal path parses no settings and computes no ramp. The usual path does not read
+-- it at all: it takes the first of the day's ranking (see `ranking` in quota_lib.lua).
 --
 -- Reply: {'NOT_LOADED'}, or {verdict, phone id or nil, used, limit, reserved} as in
 -- reserve_phone.lua (the phone is nil when no phone could take the send).
@@ -44,8 +44,9 @@ local function before(a, b)
 end
 
 -- The ACTIVE phones of the day, in id order, as one flat list of three runs of n entries:
--- the n counter keys (for one MGET as they stand), the n limits, the n warming flags.
-local function active_phones(cache_key, used_prefix, c)
+-- the n counter keys (for one MGET as they stand), the n limits, the n warming flags; and
+-- the day's ranking (quota_lib.lua) from the same phones and their counters.
+local function active_phones(cache_key, rank_key, used_prefix, c)
   local flat = redis.call('HGETALL', KEYS[1])
   local ids, rows = {}, {}
   for i = 1, #flat, 2 do
@@ -66,12 +67,20 @@ local function active_phones(cache_key, used_prefix, c)
     list[n + i] = tostring(rows[phone_id][1])
     list[2 * n + i] = rows[phone_id][2]
   end
+  local ranks = {'+inf', ''}  -- the member that says "built"
   if n > 0 then
     redis.call('RPUSH', cache_key, unpack(list))
+    local counts = redis.call('MGET', unpack(list, 1, n))
+    for i, phone_id in ipairs(ids) do
+      ranks[#ranks + 1] = tonumber(counts[i] or '0') - rows[phone_id][1]
+      ranks[#ranks + 1] = phone_id
+    end
   else
     redis.call('RPUSH', cache_key, '')  -- no ACTIVE phone today: cached as one empty key
   end
+  redis.call('ZADD', rank_key, unpack(ranks))
   redis.call('EXPIRE', cache_key, c.ttl)
+  redis.call('EXPIRE', rank_key, c.ttl)
   return list
 end
 
@@ -81,88 +90,86 @@ if not generation then
 end
 local used_prefix = ARGV[1]
 local c = context(ARGV[2])
-
+local rank_key = ranking(ARGV[3], generation, c)
 -- The ramp is part of the name: a process configured with another ramp has its own cache.
 local cache_key = table.concat(
   {ARGV[3] .. generation, c.today, c.ramp.start, c.ramp.ceiling, c.ramp.days}, ':')
-local list = redis.call('LRANGE', cache_key, 0, -1)
-if #list == 0 then
-  list = active_phones(cache_key, used_prefix, c)
-elseif list[1] == '' then
-  list = {}
-end
-local n = #list / 3
 
--- One MGET for the lead's reservation of the day (new conversations only: the ledger does
--- not look for a follow-up) and every counter. Each command a script runs costs the server
--- microseconds of its single thread, so this path runs five: HGET, LRANGE, MGET, INCR, SET.
-local counts, first = {}, 1
+local top = redis.call('ZRANGE', rank_key, 0, 0, 'WITHSCORES')
+if #top == 0 then
+  active_phones(cache_key, rank_key, used_prefix, c)
+  top = redis.call('ZRANGE', rank_key, 0, 0, 'WITHSCORES')
+end
+if top[1] == '' then
+  return {'PHONE_NOT_ACTIVE', false, 0, 0, 0}  -- only the "built" member: none ACTIVE
+end
+
+-- The lead's reservation of the day (new conversations only: the ledger does not look for
+-- a follow-up). A held phone in the ranking is ACTIVE: the ledger keeps the lead there,
+-- judged as a follow-up (counted already today).
 local held_on = false
 if c.cost > 0 then
-  counts = redis.call('MGET', KEYS[2], unpack(list, 1, n))
-  held_on, first = counts[1], 2
-elseif n > 0 then
-  counts = redis.call('MGET', unpack(list, 1, n))
+  held_on = redis.call('GET', KEYS[2])
 end
-if n == 0 then
-  return {'PHONE_NOT_ACTIVE', false, 0, 0, 0}
-end
-
--- The cache holds ACTIVE phones only, so a held phone found in it is ACTIVE: the ledger
--- keeps the lead there, judged as a follow-up (counted already today).
 if held_on then
-  local held_key = used_prefix .. held_on
-  for i = 1, n do
-    if list[i] == held_key then
-      local used, limit = tonumber(counts[first - 1 + i] or '0'), tonumber(list[n + i])
-      if not c.open then
-        return {'OUTSIDE_BUSINESS_HOURS', held_on, used, limit, 0}
-      end
-      return {'OK', held_on, used, limit, 1}
+  local score = redis.call('ZSCORE', rank_key, held_on)
+  if score then
+    local used = tonumber(redis.call('GET', used_prefix .. held_on) or '0')
+    local limit = used - tonumber(score)
+    if not c.open then
+      return {'OUTSIDE_BUSINESS_HOURS', held_on, used, limit, 0}
     end
+    return {'OK', held_on, used, limit, 1}
   end
 end
 
-local best, best_left, best_used = nil, -1, 0
-local used_sum, limit_sum, all_warming = 0, 0, true
-for i = 1, n do
-  local used = tonumber(counts[first - 1 + i] or '0')
-  local limit = tonumber(list[n + i])
-  local left = limit - used
-  if left < 0 then
-    left = 0
-  end
-  used_sum = used_sum + used
-  limit_sum = limit_sum + limit
-  all_warming = all_warming and list[2 * n + i] == '1'
-  -- Strict: phones come in id order, so among equals the smallest id stays chosen.
-  if left >= c.cost and left > best_left then
-    best, best_left, best_used = i, left, used
-  end
-end
-
-if best then
-  -- judge() of quota_lib.lua for a phone known ACTIVE with room for the cost: only the
-  -- hours can still refuse it.
-  local used_key = list[best]
-  local phone_id = string.sub(used_key, #used_prefix + 1)
-  local limit = tonumber(list[n + best])
-  if not c.open then
-    return {'OUTSIDE_BUSINESS_HOURS', phone_id, best_used, limit, 0}
-  end
-  if c.cost == 0 then
-    return {'OK', phone_id, best_used, limit, 0}
+-- The usual path: the first of the ranking has quota left. judge() of quota_lib.lua for a
+-- phone known ACTIVE with room for the cost: only the hours can still refuse it.
+local best, score = top[1], tonumber(top[2])
+if score < 0 then
+  local used_key = used_prefix .. best
+  if not c.open or c.cost == 0 then
+    local used = tonumber(redis.call('GET', used_key) or '0')
+    if not c.open then
+      return {'OUTSIDE_BUSINESS_HOURS', best, used, used - score, 0}
+    end
+    return {'OK', best, used, used - score, 0}
   end
   if held_on then
     -- The lead's reservation moves here (its old phone left the pool): the old phone gets
     -- its count back, so a lead holds one new conversation a day.
-    uncount(used_prefix .. held_on)
+    uncount(used_prefix .. held_on, rank_key, held_on)
   end
-  if redis.call('INCR', used_key) == 1 then
+  local used = redis.call('INCR', used_key)
+  if used == 1 then
     redis.call('EXPIRE', used_key, c.ttl)
   end
-  redis.call('SET', KEYS[2], phone_id, 'EX', c.ttl)
-  return {'OK', phone_id, best_used + c.cost, limit, 1}
+  rerank(rank_key, best, 1)
+  redis.call('SET', KEYS[2], best, 'EX', c.ttl)
+  return {'OK', best, used, used - 1 - score, 1}
+end
+
+-- No phone has quota left (the first has none): a follow-up still goes to the phone the
+-- ledger picks among the full ones, a new conversation is refused. Both need every phone,
+-- as the ledger clips each phone's quota left at 0 and breaks the ties among them by id.
+local list = redis.call('LRANGE', cache_key, 0, -1)
+local n = #list / 3
+local counts = redis.call('MGET', unpack(list, 1, n))
+local used_sum, limit_sum, all_warming = 0, 0, true
+for i = 1, n do
+  used_sum = used_sum + tonumber(counts[i] or '0')
+  limit_sum = limit_sum + tonumber(list[n + i])
+  all_warming = all_warming and list[2 * n + i] == '1'
+end
+if c.cost == 0 then
+  -- Every phone has 0 left: the smallest id (the list is in id order) takes it.
+  local phone_id = string.sub(list[1], #used_prefix + 1)
+  local used = tonumber(counts[1] or '0')
+  local limit = tonumber(list[n + 1])
+  if not c.open then
+    return {'OUTSIDE_BUSINESS_HOURS', phone_id, used, limit, 0}
+  end
+  return {'OK', phone_id, used, limit, 0}
 end
 -- _refuse_any, in decide's order of checks: status (handled above), hours, then the limit.
 if not c.open then

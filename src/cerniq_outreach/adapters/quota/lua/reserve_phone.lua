@@ -15,6 +15,8 @@
 --                                      tag, so the same slot as KEYS[1]: legal on Cluster)
 -- ARGV[2]  phone id
 -- ARGV[3]  "cost|today|open|start|ceiling|days|ttl" (see `context` in quota_lib.lua)
+-- ARGV[4]  <base>active:               prefix of the day's ranking (see `ranking` in
+--                                      quota_lib.lua), kept in step with the counters
 --
 -- Reply: {'NOT_LOADED'} when the tenant is not loaded (the adapter reloads and retries),
 -- else {verdict, phone id, used, limit, reserved}: verdict 'OK' or a QuotaRefusal name;
@@ -41,4 +43,5 @@ if c.cost > 0 then
 else
   used, held_on = redis.call('GET', KEYS[2]), false
 end
-return judge(phone_id, raw, used, KEYS[2], KEYS[3], held_on, ARGV[1], c)
+return judge(phone_id, raw, used, KEYS[2], KEYS[3], held_on, ARGV[1], c,
+  ranking(ARGV[4], found[1], c))
