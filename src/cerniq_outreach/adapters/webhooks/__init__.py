@@ -1,0 +1,1 @@
+"""Webhook adapters: signature and secret verification, and the inbox of identities seen."""

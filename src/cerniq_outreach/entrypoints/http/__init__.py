@@ -1,0 +1,1 @@
+"""The HTTP entrypoint: the Litestar app (`app.create_app`) and its routes."""
