@@ -87,7 +87,9 @@ async def bare(body: RawBody) -> Response[dict[str, str]]:
 def intake_app(database_url: str) -> Litestar:
     """The production intake wiring on the inbox at `database_url`."""
     if database_url.startswith("sqlite:///"):
-        inbox: Any = SqlWebhookInbox(SqliteReadModels(database_url.removeprefix("sqlite:///")))
+        inbox: Any = SqlWebhookInbox(
+            SqliteReadModels(database_url.removeprefix("sqlite:///"), durable=False)
+        )
     else:
         inbox = PostgresWebhookInbox(database_url, role="cerniq_app")
     counters, clock = Counters(), SystemClock()

@@ -11,14 +11,25 @@ from datetime import timedelta
 
 import pytest
 
-from cerniq_outreach.adapters.migrations import migrate_postgres
+from cerniq_outreach.adapters.eventstore.sqlite_database import SqliteReadModels
+from cerniq_outreach.adapters.migrations import migrate_postgres, migrate_sqlite
 from cerniq_outreach.adapters.read_models_postgres import PostgresReadModels
-from cerniq_outreach.adapters.webhooks.inbox import MemoryWebhookInbox, SqlWebhookInbox
+from cerniq_outreach.adapters.webhooks.inbox import (
+    MemoryWebhookInbox,
+    PostgresWebhookInbox,
+    SqlWebhookInbox,
+)
 
 import services
 from projection_support import T0, sqlite_read_models
 
-ADAPTERS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+ADAPTERS = [
+    "memory",
+    "sqlite",
+    "sqlite-file-not-durable",  # the intake's own connections (synchronous = NORMAL)
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("postgres-direct", marks=pytest.mark.postgres),  # PostgresWebhookInbox
+]
 
 
 @pytest.fixture(scope="module")
@@ -30,11 +41,25 @@ def postgres_inbox_url(request):
 
 
 @pytest.fixture(params=ADAPTERS)
-def inbox(request):
+def inbox(request, tmp_path):
     if request.param == "memory":
         yield MemoryWebhookInbox()
     elif request.param == "sqlite":
         yield SqlWebhookInbox(sqlite_read_models())
+    elif request.param == "sqlite-file-not-durable":
+        path = str(tmp_path / "inbox.db")
+        migrate_sqlite(path)
+        db = SqliteReadModels(path, durable=False)
+        try:
+            yield SqlWebhookInbox(db)
+        finally:
+            db.close()
+    elif request.param == "postgres-direct":
+        direct = PostgresWebhookInbox(request.getfixturevalue("postgres_inbox_url"))
+        try:
+            yield direct
+        finally:
+            direct.close()
     else:
         db = PostgresReadModels(request.getfixturevalue("postgres_inbox_url"), role="cerniq_app")
         try:

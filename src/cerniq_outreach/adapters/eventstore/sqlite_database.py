@@ -30,8 +30,11 @@ class SqliteConnections:
     threads (`check_same_thread=False`) if more than one thread uses the store.
     """
 
-    def __init__(self, database: Database, *, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self, database: Database, *, busy_timeout: float = 5.0, durable: bool = True
+    ) -> None:
         self._busy_timeout = busy_timeout
+        self._synchronous = "FULL" if durable else "NORMAL"
         self._lock = threading.RLock()
         self._local = threading.local()
         self._opened: list[sqlite3.Connection] = []
@@ -109,9 +112,10 @@ class SqliteConnections:
             path, isolation_level=None, check_same_thread=False, timeout=self._busy_timeout
         )
         conn.execute("PRAGMA journal_mode = WAL")  # persistent in the file; a no-op after
-        # FULL, not NORMAL: in WAL mode NORMAL can lose the last commits on power loss, and
-        # the log is the source of truth (a lost MessageSent would send the message twice).
-        conn.execute("PRAGMA synchronous = FULL")
+        # FULL, not NORMAL, for the log: in WAL mode NORMAL can lose the last commits on
+        # power loss, and the log is the source of truth (a lost MessageSent would send the
+        # message twice). NORMAL (durable=False) only for what may be lost that way.
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
@@ -125,13 +129,17 @@ class SqliteReadModels:
     """
 
     def __init__(
-        self, database: Database | SqliteConnections, *, busy_timeout: float = 5.0
+        self,
+        database: Database | SqliteConnections,
+        *,
+        busy_timeout: float = 5.0,
+        durable: bool = True,
     ) -> None:
         self._owns = not isinstance(database, SqliteConnections)
         self._db = (
             database
             if isinstance(database, SqliteConnections)
-            else SqliteConnections(database, busy_timeout=busy_timeout)
+            else SqliteConnections(database, busy_timeout=busy_timeout, durable=durable)
         )
 
     @contextmanager

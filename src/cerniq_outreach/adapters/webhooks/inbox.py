@@ -59,7 +59,15 @@ class MemoryWebhookInbox:
 
 
 class SqlWebhookInbox:
-    """WebhookInbox on the `webhook_inbox` table of SQLite or PostgreSQL."""
+    """WebhookInbox on the `webhook_inbox` table of SQLite or PostgreSQL.
+
+    On SQLite, give it read models of its own opened with `durable=False` (synchronous =
+    NORMAL): each delivery is one commit, and with FULL every one waits for a disk flush
+    while holding SQLite's single write lock, which queues the intake behind the disk. What
+    NORMAL can lose on power loss is the last few identities; a provider's redelivery of
+    those then passes the inbox, and the processor still appends nothing twice (its event
+    ids come from the provider's identity).
+    """
 
     def __init__(self, db: ReadModelDatabase) -> None:
         self._db = db
