@@ -12,7 +12,7 @@ import pytest
 from cerniq_outreach.application.metrics import Counters
 from cerniq_outreach.application.webhook_events import Provider, WebhookFact, interpret
 from cerniq_outreach.application.webhook_lookup import ReadModelLeadLookup
-from cerniq_outreach.application.webhooks import ProcessOutcome, WebhookProcessor
+from cerniq_outreach.application.webhooks import ProcessOutcome, WebhookProcessor, confirm_with
 from cerniq_outreach.domain.enums import BounceKind, Channel, JourneyState, OptOutScope
 from cerniq_outreach.domain.events import (
     MessageBounced,
@@ -139,3 +139,48 @@ def test_events_for_unknown_leads_and_messages_are_counted_not_raised(backend, l
     stray = fact(Provider.RESEND, resend_body("email.opened", message="m-404"), "msg_u2")
     assert processor.process(stray, T0) is ProcessOutcome.UNKNOWN_MESSAGE
     assert new_events(backend, lead) == []
+
+
+def confirming(backend, whatsapp) -> WebhookProcessor:
+    """A processor that asks TimelinesAI (the emulator) about every inbound message."""
+    return WebhookProcessor(
+        backend.app, ReadModelLeadLookup(backend.db), Counters(), confirm=confirm_with(whatsapp)
+    )
+
+
+def inbound(emulator, uid: str, text: str, *, from_me: bool = False) -> None:
+    """Make the emulator know an inbound message, as TimelinesAI would after receiving it."""
+    emulator.control.whatsapp_messages[uid] = {
+        "message_uid": uid,
+        "chat_id": "17",
+        "status": "Received",
+        "from_me": from_me,
+        "timestamp": "2026-03-02 10:00:00 +0200",
+        "text": text,
+    }
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_live_inbound_messages_are_confirmed_with_the_provider_first(
+    backend, lead, emulator, whatsapp
+):
+    """A reply TimelinesAI knows lands; one it does not know, or knows otherwise, never does.
+
+    TimelinesAI signs nothing, so a forged webhook with the right secret could write
+    opt-outs into journeys; `GET /messages/{uid}` over real HTTP decides instead.
+    """
+    processor = confirming(backend, whatsapp)
+    inbound(emulator, "wa-real", "Bună ziua, ne interesează")
+    inbound(emulator, "wa-ours", "STOP", from_me=True)
+    inbound(emulator, "wa-edited", "Da, trimiteți oferta")
+    real = fact(Provider.TIMELINESAI, timelinesai_body("wa-real", phone="0722 123 456"))
+    forged = fact(Provider.TIMELINESAI, timelinesai_body("wa-forged", text="STOP"))
+    echo = fact(Provider.TIMELINESAI, timelinesai_body("wa-ours", text="STOP"))
+    altered = fact(Provider.TIMELINESAI, timelinesai_body("wa-edited", text="STOP"))
+    for read in (forged, echo, altered):
+        assert processor.process(read, T0) is ProcessOutcome.UNCONFIRMED
+    assert new_events(backend, lead) == []
+    assert processor.process(real, T0) is ProcessOutcome.RECORDED
+    assert [e.external_id for e in new_events(backend, lead) if isinstance(e, ReplyReceived)] == [
+        "wa-real"
+    ]

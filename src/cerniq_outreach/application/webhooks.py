@@ -14,12 +14,14 @@ into an error loop.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import msgspec
 
+from cerniq_outreach.application.channels import RequestRejected
 from cerniq_outreach.application.records import ConcurrencyConflict, Metadata
 from cerniq_outreach.application.webhook_commands import commands_for
 from cerniq_outreach.application.webhook_events import (
@@ -38,6 +40,7 @@ from cerniq_outreach.domain.events import Event
 from cerniq_outreach.domain.journey import evolve, replay
 
 if TYPE_CHECKING:
+    from cerniq_outreach.application.channels import WhatsAppChannel
     from cerniq_outreach.application.jobs import JobPayload, JobQueue
     from cerniq_outreach.application.metrics import Counters
     from cerniq_outreach.application.ports import Clock, EventStore
@@ -155,6 +158,34 @@ class ProcessOutcome(StrEnum):
     UNKNOWN_LEAD = "unknown_lead"
     UNKNOWN_MESSAGE = "unknown_message"
     REFUSED = "refused"  # the journey's rules refused it (logged with the rule's code)
+    UNCONFIRMED = "unconfirmed"  # the provider does not know the inbound message it reported
+
+
+InboundConfirmation = Callable[[WebhookFact], bool]
+"""Asks the provider whether an inbound message it reported is real (see `confirm_with`)."""
+
+
+def confirm_with(whatsapp: WhatsAppChannel) -> InboundConfirmation:
+    """Confirmation of TimelinesAI inbound messages by `GET /messages/{uid}` (live mode).
+
+    TimelinesAI signs nothing: a shared secret guards the route, and anyone holding it
+    could write replies, opt-outs and complaints into journeys. So before an inbound
+    message changes a journey, the provider is asked for it: it must exist, be received
+    (not ours) and carry the text reported. Other providers' events pass (Resend's are
+    signed; Instantly offers no such read). A provider error other than "no such message"
+    propagates, so the job fails rather than the event being trusted.
+    """
+
+    def confirm(fact: WebhookFact) -> bool:
+        if fact.provider is not Provider.TIMELINESAI or fact.reply_id is None:
+            return True
+        try:
+            message = whatsapp.message(fact.reply_id)
+        except RequestRejected:  # 404: the provider never saw such a message
+            return False
+        return not message.from_me and (message.text or "") == fact.text
+
+    return confirm
 
 
 class _Payload(msgspec.Struct, frozen=True):
@@ -170,6 +201,8 @@ class WebhookProcessor:
         lookup: finds leads across tenants (on PostgreSQL a follower-role read model).
         counters: where outcomes are counted.
         max_attempts: appends tried when concurrent writers keep moving the stream.
+        confirm: asks the provider about inbound messages before they change a journey
+            (live TimelinesAI: `confirm_with`); None trusts the verified webhook (sandbox).
     """
 
     def __init__(
@@ -179,7 +212,9 @@ class WebhookProcessor:
         counters: Counters,
         *,
         max_attempts: int = 8,
+        confirm: InboundConfirmation | None = None,
     ) -> None:
+        self._confirm = confirm
         self._store = store
         self._lookup = lookup
         self._counters = counters
@@ -198,6 +233,12 @@ class WebhookProcessor:
         return outcome
 
     def _process(self, fact: WebhookFact, at: datetime) -> ProcessOutcome:
+        if self._confirm is not None and not self._confirm(fact):
+            _log.warning(
+                "webhook names an inbound message its provider does not know",
+                extra={"provider": fact.provider, "identity": fact.identity},
+            )
+            return ProcessOutcome.UNCONFIRMED
         lead = self._lookup.find(fact.locator, needs_message=fact.fact in MESSAGE_FACTS)
         if lead is None:
             _log.warning(
