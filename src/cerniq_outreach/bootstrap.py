@@ -13,6 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, NamedTuple, Self
 
+from cerniq_outreach.adapters.channels.instantly import instantly_channel
+from cerniq_outreach.adapters.channels.resend import resend_channel
+from cerniq_outreach.adapters.channels.sandbox import SandboxProviders, SandboxSecrets
+from cerniq_outreach.adapters.channels.timelinesai import timelinesai_channel
 from cerniq_outreach.adapters.clock import SystemClock
 from cerniq_outreach.adapters.eventstore.postgres import PostgresEventStore
 from cerniq_outreach.adapters.eventstore.sqlite import SqliteEventStore, SqliteReadModels
@@ -33,6 +37,12 @@ if TYPE_CHECKING:
     from datetime import date
     from types import TracebackType
 
+    from cerniq_outreach.adapters.channels.sandbox import WebhookSink
+    from cerniq_outreach.application.channels import (
+        ColdEmailChannel,
+        WarmEmailChannel,
+        WhatsAppChannel,
+    )
     from cerniq_outreach.application.ports import (
         Clock,
         EventStore,
@@ -119,6 +129,67 @@ def open_rate_limiter(settings: Settings) -> RateLimiter:
     if settings.redis_url is None:
         return MemoryRateLimiter()
     return RedisRateLimiter(settings.redis_url, prefix=REDIS_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class Channels:
+    """The three outbound channels, each live or sandboxed (`sandbox` is set when any is)."""
+
+    whatsapp: WhatsAppChannel
+    cold_email: ColdEmailChannel
+    warm_email: WarmEmailChannel
+    sandbox: SandboxProviders | None
+
+    def close(self) -> None:
+        """Close the live adapters' connection pools (the sandbox holds none)."""
+        for channel in (self.whatsapp, self.cold_email, self.warm_email):
+            close = getattr(channel, "close", None)
+            if close is not None:
+                close()
+
+
+def _drop_webhook(_provider: str, _headers: Mapping[str, str], _body: bytes) -> None:
+    """A sandbox sink that discards every event (a one-off command processes none)."""
+
+
+def open_channels(
+    settings: Settings,
+    rate_limiter: RateLimiter,
+    clock: Clock,
+    *,
+    sandbox_sink: WebhookSink | None = None,
+    sandbox_seed: int = 0,
+) -> Channels:
+    """Each channel live when its provider's API key is set, else the sandbox's.
+
+    The sandbox posts its simulated webhooks to `sandbox_sink`; without one they are dropped,
+    which suits a one-off command such as `channels send-test` (the engine passes its intake).
+    Its webhook secrets are generated per call: only the sink ever sees them.
+    """
+    sandbox = None
+    if not all(settings.provider(name).live for name in ("timelinesai", "instantly", "resend")):
+        sandbox = SandboxProviders(
+            clock,
+            seed=sandbox_seed,
+            deliver=sandbox_sink if sandbox_sink is not None else _drop_webhook,
+            secrets=SandboxSecrets.generate(),
+        )
+    whatsapp: WhatsAppChannel
+    cold: ColdEmailChannel
+    warm: WarmEmailChannel
+    if settings.timelinesai.live or sandbox is None:
+        whatsapp = timelinesai_channel(settings.timelinesai, rate_limiter, clock)
+    else:
+        whatsapp = sandbox.whatsapp
+    if settings.instantly.live or sandbox is None:
+        cold = instantly_channel(settings.instantly, rate_limiter, clock)
+    else:
+        cold = sandbox.cold_email
+    if settings.resend.live or sandbox is None:
+        warm = resend_channel(settings.resend, rate_limiter, clock)
+    else:
+        warm = sandbox.warm_email
+    return Channels(whatsapp=whatsapp, cold_email=cold, warm_email=warm, sandbox=sandbox)
 
 
 class EventLog(NamedTuple):

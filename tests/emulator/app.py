@@ -63,6 +63,9 @@ async def _read_body(receive: Any) -> bytes:
 
 
 async def _answer_fault(fault: Fault, receive: Any, send: Any) -> None:
+    if fault.trickle:
+        await _trickle(fault, receive, send)
+        return
     if fault.delay:
         # Hold the answer back until the delay ends or the client gives up and hangs up
         # (the next `receive` after the body is the disconnect), so no task outlives a test.
@@ -83,3 +86,26 @@ async def _respond(
     raw_headers += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw_headers})
     await send({"type": "http.response.body", "body": content})
+
+
+async def _trickle(fault: Fault, receive: Any, send: Any) -> None:
+    """Headers at once, then the body a byte at a time, stopping when the client hangs up."""
+    content = msgspec.json.encode(fault.body)
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(content)).encode()),
+    ]
+    with contextlib.suppress(OSError):
+        await send({"type": "http.response.start", "status": fault.status, "headers": raw_headers})
+        for index in range(len(content)):
+            last = index == len(content) - 1
+            chunk = content[index : index + 1]
+            await send({"type": "http.response.body", "body": chunk, "more_body": not last})
+            if last:
+                return
+            try:
+                # The pause between bytes; a disconnect (the client gave up) ends it early.
+                await asyncio.wait_for(receive(), timeout=fault.trickle)
+            except TimeoutError:
+                continue
+            return

@@ -15,13 +15,16 @@ class Fault:
     """One answer the emulator gives instead of handling the request (nothing is acted on).
 
     `delay` holds the answer back that many seconds, or until the client hangs up: slow
-    answers past the client's timeout.
+    answers past the client's timeout. `trickle` sends the status and headers at once and
+    then the body one byte every `trickle` seconds, until it ends or the client hangs up: a
+    reply each of whose reads is quick but whose whole takes long.
     """
 
     status: int = 500
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    trickle: float = 0.0
 
     @classmethod
     def rate_limited(cls, retry_after: str | None) -> Fault:
@@ -36,6 +39,11 @@ class Fault:
     @classmethod
     def slow(cls, seconds: float) -> Fault:
         return cls(status=504, body={"message": "too slow"}, delay=seconds)
+
+    @classmethod
+    def trickling(cls, body: Any, every: float) -> Fault:
+        """A 200 whose body comes one byte every `every` seconds."""
+        return cls(status=200, body=body, trickle=every)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ class Control:
             self.leads: dict[str, dict[str, Any]] = {}
             self.block_list: list[str] = []
             self.campaigns: dict[str, dict[str, Any]] = {}
+            # TimelinesAI's linked numbers: phone -> status (`GET /whatsapp_accounts`).
+            self.whatsapp_accounts: dict[str, str] = {"+40722123456": "active"}
 
     def fail_next(self, provider: str, fault: Fault, times: int = 1) -> None:
         """Answer the provider's next `times` requests with `fault`."""

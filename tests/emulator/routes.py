@@ -51,8 +51,11 @@ def timelinesai(  # noqa: C901, PLR0911  # one case per endpoint reads as a rout
             found = [m for m in control.whatsapp_messages.values() if m["chat_id"] == chat_id]
             return _ok({"messages": found, "has_more_pages": False})
         case "GET", ["whatsapp_accounts"]:
-            account = {"id": "40722123456@s.whatsapp.net", "phone": "+40722123456"}
-            return _ok({"whatsapp_accounts": [{**account, "status": "active"}]})
+            accounts = [
+                {"id": f"{phone.lstrip('+')}@s.whatsapp.net", "phone": phone, "status": status}
+                for phone, status in control.whatsapp_accounts.items()
+            ]
+            return _ok({"whatsapp_accounts": accounts})
     return 404, {"status": "error", "message": "Not found"}
 
 
@@ -99,6 +102,10 @@ def instantly(  # noqa: C901, PLR0911  # one case per endpoint reads as a route 
         case "POST", ["block-lists-entries", "bulk-create"]:
             control.block_list.extend(body["bl_values"])
             return 200, {"created_count": len(body["bl_values"])}
+        case "GET", ["campaigns"]:
+            # Paged with `limit` (the adapter's credentials check asks for one).
+            items = list(control.campaigns.values())[:1]
+            return 200, {"items": items, "next_starting_after": None}
         case "POST", ["campaigns"]:
             return _create_campaign(control, body)
         case "POST", ["campaigns", campaign_id, "activate"]:
@@ -162,7 +169,13 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def resend(control: Control, method: str, path: str, headers: dict[str, str], body: Any) -> Reply:
-    """Resend: single and batch sends, with idempotency keys kept as Resend keeps them."""
+    """Resend: single and batch sends, with idempotency keys kept as Resend keeps them.
+
+    `GET /domains` lists one verified sending domain (the credentials check reads it).
+    """
+    if (method, path) == ("GET", "/domains"):
+        domain = {"id": "d-1", "name": "cerniq.ro", "status": "verified", "region": "eu-west-1"}
+        return 200, {"object": "list", "data": [domain]}
     if method != "POST" or path not in {"/emails", "/emails/batch"}:
         return 404, {"statusCode": 404, "name": "not_found", "message": "Route not found"}
     key = headers.get("idempotency-key")

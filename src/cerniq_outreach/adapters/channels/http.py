@@ -4,8 +4,13 @@
 
 - the workspace's token bucket (the `RateLimiter` port) before every attempt, retries
   included, so a burst of retries cannot break the provider's limit either;
-- timeouts: 5 s to connect, 30 s for each of write, read and pool (httpx bounds each phase,
-  not the whole exchange; a reply that trickles in byte by byte could take longer);
+- timeouts: 5 s to connect and 30 s in total per attempt. httpx only bounds each socket
+  operation, so a reply trickling in a byte at a time would never time out; the body is
+  therefore streamed in chunks against a monotonic deadline, and each read is allowed only
+  the time left. A reply not complete by the deadline is a read timeout. (The request and
+  the status line with headers are bounded per operation by the same 30 s: the request is
+  small, and a server that trickles its header block is the one case still bounded per read
+  rather than in total.)
 - retries with exponential backoff and full jitter on network errors, 429 and 5xx, waiting
   exactly what `Retry-After` announces when the provider sends it, for a bounded number of
   attempts; a wait longer than `HttpPolicy.max_wait` is not spent inside the call but handed
@@ -66,7 +71,11 @@ def _never(_status: int, _body: Any) -> bool:  # noqa: ANN401  # a decoded JSON 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpPolicy:
-    """Timeouts and retry bounds of provider calls (seconds)."""
+    """Timeouts and retry bounds of provider calls (seconds).
+
+    `connect_timeout` bounds opening a connection; `timeout` bounds a whole attempt, from
+    sending the request to the last byte of the reply (see the module docstring).
+    """
 
     connect_timeout: float = 5.0
     timeout: float = 30.0
@@ -232,13 +241,19 @@ class ProviderHttp:
     ) -> Any:  # noqa: ANN401  # the decoded reply or a _Retry
         """One HTTP exchange: the decoded reply, a `_Retry`, or a permanent error raised."""
         started = time.perf_counter()
+        deadline = time.monotonic() + self._policy.timeout
         # Paths hold provider ids only, but scrubbed anyway: an id may be built from a number.
         shown = scrub(path)
         log = _log.bind(provider=self.provider, method=method, path=shown, attempt=attempt)
         try:
-            response = self._client.request(
+            request = self._client.build_request(
                 method, path, content=content, params=params, headers=headers
             )
+            response = self._client.send(request, stream=True)
+            try:
+                raw = _read_within(response, request, deadline)
+            finally:
+                response.close()
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             # The request never left: repeating it cannot duplicate anything.
             log.warning("provider_call_failed", error=type(exc).__name__)
@@ -254,7 +269,7 @@ class ProviderHttp:
             return _Retry(error, None)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         status = response.status_code
-        reply = self._decode(response)
+        reply = self._decode(raw)
         log.info("provider_call", status=status, elapsed_ms=elapsed_ms)
         log.debug(
             "provider_call_detail",
@@ -295,14 +310,37 @@ class ProviderHttp:
         raise RequestRejected(self.provider, detail)
 
     @staticmethod
-    def _decode(response: httpx.Response) -> Any:  # noqa: ANN401  # decoded JSON
-        if not response.content:
+    def _decode(raw: bytes) -> Any:  # noqa: ANN401  # decoded JSON
+        if not raw:
             return None
         try:
-            return _JSON_DECODER.decode(response.content)
+            return _JSON_DECODER.decode(raw)
         except msgspec.DecodeError:
             # Proxies answer 502/504 with HTML; keep a scrubbed excerpt for the error message.
-            return {"message": scrub(response.text[:200])}
+            return {"message": scrub(raw[:200].decode("utf-8", errors="replace"))}
+
+
+def _read_within(response: httpx.Response, request: httpx.Request, deadline: float) -> bytes:
+    """The whole (decoded) body of a streamed response, or ReadTimeout past `deadline`.
+
+    httpcore takes the per-read bound from the request's `timeout` extension when the body
+    starts streaming, so it is set to the time left first: a stalled body ends at the
+    deadline, and a trickling one is caught by the check after each chunk.
+    """
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpx.ReadTimeout(
+            "the reply's headers came after the total deadline", request=request
+        )
+    request.extensions["timeout"] = {**request.extensions.get("timeout", {}), "read": left}
+    chunks: list[bytes] = []
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout(
+                "the reply was not complete by the total deadline", request=request
+            )
+    return b"".join(chunks)
 
 
 def _message_of(reply: Any) -> str:  # noqa: ANN401  # a decoded JSON error body

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import msgspec
 
@@ -142,6 +142,22 @@ class InstantlyChannel:
     def activate_campaign(self, campaign_id: str) -> None:
         """Start the campaign (activating an active campaign changes nothing)."""
         self._http.call("POST", f"/api/v2/campaigns/{quote(campaign_id, safe='')}/activate")
+
+    def lead_id(self, campaign_id: str, email: str) -> str | None:
+        """Instantly's id of the lead with this address in the campaign, or None."""
+        lead_id = self._find_lead(campaign_id, email)
+        return None if lead_id is None else unquote(lead_id)
+
+    def verify_credentials(self) -> None:
+        """One cheap authenticated read (the first campaign), for `channels check`.
+
+        *Unconfirmed*: that `GET /api/v2/campaigns?limit=1` is the cheapest call every API
+        key scope may make; a key that may not list campaigns fails this check.
+
+        Raises:
+            ChannelError: `ProviderAuthError` when the key is refused.
+        """
+        self._http.call("GET", "/api/v2/campaigns", params={"limit": "1"})
 
     def _find_lead(self, campaign_id: str, email: str) -> str | None:
         body = {"campaign": campaign_id, "search": email, "limit": 10}

@@ -124,6 +124,17 @@ class ResendChannel:
         )
         return SendResult(provider=PROVIDER, external_id=convert_reply(PROVIDER, reply, _Sent).id)
 
+    def verify_credentials(self) -> None:
+        """One cheap authenticated read (`GET /domains`), for `channels check`.
+
+        *Unconfirmed*: a sending-only key may be refused this call; such a key fails the
+        check although it could send.
+
+        Raises:
+            ChannelError: `ProviderAuthError` when the key is refused.
+        """
+        self._http.call("GET", "/domains")
+
     def send_batch(self, emails: Sequence[WarmEmail]) -> list[SendResult]:
         """Send up to 100 emails in one call, results in order.
 

@@ -132,6 +132,13 @@ class SandboxColdEmail:
         for value in values:
             self.block(value)
 
+    def lead_id(self, campaign_id: str, email: str) -> str | None:
+        """The sandbox's id for the lead's email in the campaign, or None."""
+        with self._core.lock:
+            campaign = self._campaigns.get(campaign_id)
+            state = campaign.leads.get(email.casefold()) if campaign else None
+            return None if state is None else state.email_id
+
     def is_blocked(self, address: str) -> bool:
         """Whether the block list holds the address or its domain."""
         with self._core.lock:

@@ -1,8 +1,9 @@
 """The `cerniq-outreach` command line.
 
-One module per family of commands (`processes`, `admin`, `phones`, `event_log`, `audit`) and the
-shared machinery in `base`: every command loads and validates the settings before it runs,
-and exits 0 on success, 1 on a domain, input or configuration error, 2 on a usage error.
+One module per family of commands (`processes`, `admin`, `phones`, `channels`, `event_log`,
+`audit`) and the shared machinery in `base`: every command loads and validates the settings
+before it runs, and exits 0 on success, 1 on a domain, input or configuration error, 2 on a
+usage error.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import click
 
 from cerniq_outreach import __version__
-from cerniq_outreach.entrypoints.cli import admin, audit, event_log, phones, processes
+from cerniq_outreach.entrypoints.cli import admin, audit, channels, event_log, phones, processes
 from cerniq_outreach.entrypoints.cli.base import (
     CONTEXT_SETTINGS,
     LOG_LEVELS,
@@ -47,6 +48,7 @@ for _command in (
     *event_log.COMMANDS,
     *admin.COMMANDS,
     *phones.COMMANDS,
+    *channels.COMMANDS,
     *audit.COMMANDS,
 ):
     main.add_command(_command)

@@ -38,8 +38,6 @@ NOT_BUILT: Final[dict[str, tuple[int, str]]] = {
     "scheduler": (6, "the outreach engine"),
     "demo": (6, "the outreach engine"),
     "leads import": (6, "the outreach engine"),
-    "channels check": (5, "channel providers"),
-    "channels send-test": (5, "channel providers"),
     "analyze-reply": (7, "reply understanding"),
     "tenants create": (8, "HTTP API"),
     "gdpr export": (9, "consent and erasure"),
