@@ -32,7 +32,6 @@ import redis.asyncio.retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
 from cerniq_outreach.adapters.quota.redis_calls import (
     LOAD_PHONES,
@@ -46,6 +45,7 @@ from cerniq_outreach.adapters.quota.redis_calls import (
     default_policy,
     unavailable,
 )
+from cerniq_outreach.adapters.quota.redis_client import evalsha, fail_fast_client
 from cerniq_outreach.observability import get_logger
 
 if TYPE_CHECKING:
@@ -102,22 +102,12 @@ class RedisQuotaGuardian:
         self._calls = QuotaCalls(prefix, policy_for)
         self._phone_source = phone_source
         self._reload_lock = threading.Lock()
-        # A short timeout: a send waits on this call, and a refused send is retried later.
-        self._client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 1),
-            max_connections=max_connections,
+        self._client = fail_fast_client(
+            url, socket_timeout=socket_timeout, max_connections=max_connections
         )
 
     def _eval(self, script: LuaScript, args: tuple[Any, ...]) -> Any:  # noqa: ANN401  # shaped as its .lua header says
-        try:
-            return self._client.evalsha(*args)
-        except NoScriptError:
-            self._client.script_load(script.text)
-            return self._client.evalsha(*args)
+        return evalsha(self._client, script, args)
 
     def reserve(
         self, tenant_id: str, *, phone_id: str | None, lead_id: str, cost: int, at: datetime

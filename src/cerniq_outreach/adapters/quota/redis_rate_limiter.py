@@ -13,14 +13,12 @@ not go out unmetered, and the caller already knows how to wait and ask again.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import redis
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
-from redis.retry import Retry
+from redis.exceptions import RedisError
 
 from cerniq_outreach.adapters.quota.redis_calls import TOKEN_BUCKET
+from cerniq_outreach.adapters.quota.redis_client import evalsha, fail_fast_client
 from cerniq_outreach.domain.errors import ConfigurationError, InvalidCommand
 from cerniq_outreach.domain.rate_limit import to_ms
 from cerniq_outreach.observability import get_logger
@@ -61,13 +59,7 @@ class RedisRateLimiter:
             raise ConfigurationError(f"a rate-limit key prefix must not hold braces: {prefix!r}")
         self._prefix = prefix
         self._unavailable_wait = unavailable_wait
-        self._client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            retry=Retry(NoBackoff(), 1),
-        )
+        self._client = fail_fast_client(url, socket_timeout=socket_timeout)
 
     def acquire(self, key: str, limit: RateLimit, *, at: datetime, cost: int = 1) -> float:
         """Take `cost` tokens from bucket `key`: 0.0 if taken, else the seconds to wait.
@@ -83,17 +75,10 @@ class RedisRateLimiter:
             to_ms(at), limit.capacity, repr(limit.period_seconds), cost, idle_ms,
         )  # fmt: skip
         try:
-            return float(self._eval(args))
+            return float(evalsha(self._client, TOKEN_BUCKET, args))
         except RedisError as exc:
             _log.warning("rate_limiter_unavailable", bucket=key, error=repr(exc))
             return self._unavailable_wait
-
-    def _eval(self, args: tuple[Any, ...]) -> Any:  # noqa: ANN401  # shaped as its .lua header says
-        try:
-            return self._client.evalsha(*args)
-        except NoScriptError:
-            self._client.script_load(TOKEN_BUCKET.text)
-            return self._client.evalsha(*args)
 
     def close(self) -> None:
         """Close the connection pool."""

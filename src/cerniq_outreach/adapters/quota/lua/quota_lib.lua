@@ -51,10 +51,15 @@ end
 -- choice in one ZRANGE. Every change of a counter of that day updates it here (XX: only a
 -- ranking that exists, only a member in it, so an inactive phone never enters), and a
 -- phone change starts a new generation, hence a new ranking built from the counters.
-local function ranking(active_prefix, generation, c)
+-- The day's cache (reserve_any.lua) is named like its ranking without the ':rank'; the ramp
+-- is part of both names, so a process configured with another ramp has its own.
+local function day_cache(active_prefix, generation, c)
   return table.concat(
-    {active_prefix .. generation, c.today, c.ramp.start, c.ramp.ceiling, c.ramp.days, 'rank'},
-    ':')
+    {active_prefix .. generation, c.today, c.ramp.start, c.ramp.ceiling, c.ramp.days}, ':')
+end
+
+local function ranking(active_prefix, generation, c)
+  return day_cache(active_prefix, generation, c) .. ':rank'
 end
 
 local function rerank(rank_key, phone_id, by)

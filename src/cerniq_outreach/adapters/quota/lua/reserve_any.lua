@@ -90,10 +90,8 @@ if not generation then
 end
 local used_prefix = ARGV[1]
 local c = context(ARGV[2])
-local rank_key = ranking(ARGV[3], generation, c)
--- The ramp is part of the name: a process configured with another ramp has its own cache.
-local cache_key = table.concat(
-  {ARGV[3] .. generation, c.today, c.ramp.start, c.ramp.ceiling, c.ramp.days}, ':')
+local cache_key = day_cache(ARGV[3], generation, c)
+local rank_key = cache_key .. ':rank'
 
 local top = redis.call('ZRANGE', rank_key, 0, 0, 'WITHSCORES')
 if #top == 0 then

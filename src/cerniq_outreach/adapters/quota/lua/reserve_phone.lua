@@ -43,5 +43,6 @@ if c.cost > 0 then
 else
   used, held_on = redis.call('GET', KEYS[2]), false
 end
+-- Only a new conversation changes counters (and so the ranking): a follow-up needs no name.
 return judge(phone_id, raw, used, KEYS[2], KEYS[3], held_on, ARGV[1], c,
-  ranking(ARGV[4], found[1], c))
+  c.cost > 0 and ranking(ARGV[4], found[1], c))
