@@ -34,6 +34,7 @@ from cerniq_outreach.domain.events import (
     ReplyReceived,
     ReviewRequested,
     ReviewResolved,
+    SendAttempted,
     SentimentScored,
     SequenceSnoozed,
     SequenceStarted,
@@ -147,6 +148,8 @@ def summarize(event: BaseEvent) -> str:  # noqa: C901, PLR0911, PLR0912 - one ar
             return f"message {event.message_id} {how}: {event.reason}"
         case MessageCancelled():
             return f"message {event.message_id} cancelled: {event.reason}"
+        case SendAttempted():
+            return f"message {event.message_id}: provider attempt {event.attempt} begins"
         case ReplyReceived():
             text = event.text_preview
             preview = text if len(text) <= _PREVIEW else text[: _PREVIEW - 1] + "…"

@@ -12,6 +12,7 @@ from datetime import datetime
 
 import msgspec
 
+from cerniq_outreach.domain.consent import ConsentRecord
 from cerniq_outreach.domain.enums import (
     BounceKind,
     Channel,
@@ -42,6 +43,8 @@ class Enroll(Command, frozen=True, kw_only=True):
     sequence_id: str
     company: Company
     stop_on_reply: bool = True
+    consents: tuple[ConsentRecord, ...] = ()
+    tags: tuple[str, ...] = ()
 
 
 class QueueMessage(Command, frozen=True, kw_only=True):
@@ -75,6 +78,12 @@ class RecordSent(Command, frozen=True, kw_only=True):
     message_id: str
     provider: str
     external_id: str
+
+
+class AttemptSend(Command, frozen=True, kw_only=True):
+    """A worker is about to call the provider for a queued message (see `SendAttempted`)."""
+
+    message_id: str
 
 
 class CancelMessage(Command, frozen=True, kw_only=True):
@@ -222,6 +231,7 @@ AnyCommand = (
     | QueueMessage
     | ReassignPhone
     | RecordSent
+    | AttemptSend
     | CancelMessage
     | RecordDelivered
     | RecordRead

@@ -14,6 +14,7 @@ from typing import Any
 from cerniq_outreach.domain import transitions
 from cerniq_outreach.domain.commands import (
     AnyCommand,
+    AttemptSend,
     CancelMessage,
     Command,
     Enroll,
@@ -40,6 +41,7 @@ from cerniq_outreach.domain.commands import (
     Transition,
 )
 from cerniq_outreach.domain.decide_messages import (
+    attempt_send,
     cancel_message,
     queue_message,
     reassign_phone,
@@ -112,6 +114,8 @@ def _enroll(state: Journey, c: Enroll) -> list[Event]:
         sequence_id=c.sequence_id,
         company=c.company,
         stop_on_reply=c.stop_on_reply,
+        consents=c.consents,
+        tags=c.tags,
     )
     return d.events
 
@@ -281,6 +285,7 @@ _HANDLERS: dict[type[Command], Callable[[Decision, Any], None]] = {
     QueueMessage: queue_message,
     ReassignPhone: reassign_phone,
     RecordSent: record_sent,
+    AttemptSend: attempt_send,
     CancelMessage: cancel_message,
     RecordDelivered: lambda d, c: record_engagement(d, c.message_id, MessageDelivered, "DELIVERED"),
     RecordRead: lambda d, c: record_engagement(d, c.message_id, MessageRead, "READ"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cerniq_outreach.domain.commands import (
+    AttemptSend,
     CancelMessage,
     QueueMessage,
     ReassignPhone,
@@ -30,6 +31,7 @@ from cerniq_outreach.domain.events import (
     MessageQueued,
     MessageSent,
     PhoneAssigned,
+    SendAttempted,
 )
 from cerniq_outreach.domain.journey import EMAIL_CHANNELS, Journey, MessageRecord
 from cerniq_outreach.domain.outbound import has_channel_left, outbound_refusal, whatsapp_cost
@@ -143,6 +145,17 @@ def _contact_move(d: Decision, channel: Channel) -> None:
             d.move(S.CONTACTED_EMAIL, Cause.EMAIL_SENT)
         elif stage is S.CONTACTED_WA:
             d.move(S.CONTACTED_EMAIL, Cause.MOVED_TO_EMAIL)
+
+
+def attempt_send(d: Decision, c: AttemptSend) -> None:
+    """Mark the next provider attempt of a pending message (the worker's lock and trace)."""
+    record = queued(d, c.message_id)
+    if not record.pending:
+        raise OutboundRefused(f"message {c.message_id} is {record.status}: it may not be sent")
+    refusal = outbound_refusal(d.state, record.channel, automated=record.automated)
+    if refusal is not None:
+        raise OutboundRefused(refusal)
+    d.emit(SendAttempted, message_id=c.message_id, attempt=record.attempts + 1)
 
 
 def cancel_message(d: Decision, c: CancelMessage) -> None:

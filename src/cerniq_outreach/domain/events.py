@@ -21,6 +21,7 @@ from typing import Annotated, ClassVar
 
 import msgspec
 
+from cerniq_outreach.domain.consent import ConsentRecord
 from cerniq_outreach.domain.enums import (
     BounceKind,
     Channel,
@@ -86,6 +87,8 @@ class LeadEnrolled(Event, frozen=True, kw_only=True, tag="LeadEnrolled"):
     sequence_id: str
     company: Company
     stop_on_reply: bool = True
+    consents: tuple[ConsentRecord, ...] = ()
+    tags: tuple[str, ...] = ()
 
 
 class PhoneAssigned(Event, frozen=True, kw_only=True, tag="PhoneAssigned"):
@@ -161,6 +164,19 @@ class MessageFailed(Event, frozen=True, kw_only=True, tag="MessageFailed"):
     message_id: str
     reason: str
     permanent: bool
+
+
+class SendAttempted(Event, frozen=True, kw_only=True, tag="SendAttempted"):
+    """A worker is about to hand the message to its provider (attempt `attempt`).
+
+    Recorded before the provider call, so a worker that dies between the call and
+    `MessageSent` leaves a trace: whoever picks the message up next asks the provider
+    whether it went out before sending again. Appending it at the stream's version also
+    makes two workers holding the same job exclude each other (one gets a conflict).
+    """
+
+    message_id: str
+    attempt: int
 
 
 class MessageCancelled(Event, frozen=True, kw_only=True, tag="MessageCancelled"):
@@ -322,6 +338,7 @@ AnyEvent = (
     | MessageBounced
     | MessageFailed
     | MessageCancelled
+    | SendAttempted
     | ReplyReceived
     | SentimentScored
     | ReviewRequested

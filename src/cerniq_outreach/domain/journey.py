@@ -14,6 +14,7 @@ from functools import reduce
 
 import msgspec
 
+from cerniq_outreach.domain.consent import ConsentRecord
 from cerniq_outreach.domain.enums import (
     TERMINAL_STATES,
     BounceKind,
@@ -46,6 +47,7 @@ from cerniq_outreach.domain.events import (
     ReplyReceived,
     ReviewRequested,
     ReviewResolved,
+    SendAttempted,
     SentimentScored,
     SequenceSnoozed,
     SequenceStarted,
@@ -54,6 +56,8 @@ from cerniq_outreach.domain.events import (
 )
 
 EMAIL_CHANNELS = frozenset({Channel.EMAIL_COLD, Channel.EMAIL_WARM})
+
+_ENGAGEMENT = frozenset({"READ", "OPENED", "CLICKED"})
 
 # How far a message got; a late "delivered" never demotes a "read".
 _STATUS_RANK = {
@@ -84,6 +88,11 @@ class MessageRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     quota_cost: int = 0
     permanent_failure: bool = False
     facts: frozenset[str] = frozenset()  # provider facts recorded (delivered, read, ...)
+    template_id: str | None = None
+    template_version: int | None = None
+    content_hash: str | None = None
+    attempts: int = 0  # provider attempts begun (`SendAttempted`)
+    attempted_at: datetime | None = None  # when the latest began
 
     @property
     def automated(self) -> bool:
@@ -140,6 +149,8 @@ class Journey(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     last_contact_at: datetime | None = None
     sentiment_score: int | None = None
     sentiment_label: SentimentLabel | None = None
+    consents: tuple[ConsentRecord, ...] = ()
+    tags: tuple[str, ...] = ()
 
     @property
     def terminal(self) -> bool:
@@ -150,6 +161,11 @@ class Journey(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     def under_review(self) -> bool:
         """An unresolved review keeps automation away from the lead."""
         return bool(self.open_reviews)
+
+    @property
+    def engaged(self) -> bool:
+        """The lead showed interest short of a reply: read, opened or clicked a message."""
+        return any(m.facts & _ENGAGEMENT for m in self.messages.values())
 
 
 def replay(events: Iterable[Event], state: Journey | None = None) -> Journey:
@@ -169,6 +185,8 @@ def evolve(state: Journey, event: Event) -> Journey:  # noqa: C901, PLR0911, PLR
                 enrolled=True,
                 enrolled_at=event.occurred_at,
                 company=event.company,
+                consents=event.consents,
+                tags=event.tags,
                 sequence_id=event.sequence_id,
                 sequence_active=True,
                 stop_on_reply=event.stop_on_reply,
@@ -186,6 +204,9 @@ def evolve(state: Journey, event: Event) -> Journey:  # noqa: C901, PLR0911, PLR
                 queued_at=event.occurred_at,
                 phone_id=event.phone_id,
                 quota_cost=event.quota_cost,
+                template_id=event.template_id,
+                template_version=event.template_version,
+                content_hash=event.content_hash,
             )
             steps = s.steps
             if event.sequence_id is not None and event.step is not None:
@@ -235,6 +256,8 @@ def evolve(state: Journey, event: Event) -> Journey:  # noqa: C901, PLR0911, PLR
                 if failed.channel in EMAIL_CHANNELS:
                     return msgspec.structs.replace(s, email_invalid=True)
             return s
+        case SendAttempted():
+            return _attempted(s, event)
         case MessageCancelled():
             return _update_message(s, event.message_id, status=MessageStatus.CANCELLED)
         case ReplyReceived():
@@ -290,6 +313,14 @@ def evolve(state: Journey, event: Event) -> Journey:  # noqa: C901, PLR0911, PLR
         case _:
             # An event type this fold does not use (added later, or read-model only).
             return s
+
+
+def _attempted(s: Journey, event: SendAttempted) -> Journey:
+    record = s.messages.get(event.message_id)
+    if record is None:
+        return s
+    record = msgspec.structs.replace(record, attempts=event.attempt, attempted_at=event.occurred_at)
+    return msgspec.structs.replace(s, messages={**s.messages, event.message_id: record})
 
 
 def _update_message(

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import msgspec
 
 from cerniq_outreach.domain.business_hours import BusinessHours
+from cerniq_outreach.domain.consent import ConsentPolicy, check_consent
 from cerniq_outreach.domain.enums import Channel
 from cerniq_outreach.domain.errors import SequenceError
 from cerniq_outreach.domain.journey import Journey
@@ -23,6 +24,8 @@ class SequenceStep(msgspec.Struct, frozen=True, kw_only=True):
     """One step: after `delay` from the previous step's send, send `template_id` on `channel`.
 
     `campaign_id` names the Instantly campaign a cold-email step hands the lead to.
+    `only_if_engaged` sends the step only to a lead who read, opened or clicked an earlier
+    message (the default sequence's warm email); others skip it.
     """
 
     number: int
@@ -31,6 +34,7 @@ class SequenceStep(msgspec.Struct, frozen=True, kw_only=True):
     delay_hours: int = 0
     delay_minutes: int = 0
     campaign_id: str | None = None
+    only_if_engaged: bool = False
 
     @property
     def delay(self) -> timedelta:
@@ -101,8 +105,18 @@ class Exhausted(msgspec.Struct, frozen=True, kw_only=True):
 NextAction = StepDue | Waiting | Blocked | Exhausted
 
 
-def next_action(sequence: Sequence, journey: Journey, hours: BusinessHours) -> NextAction:
-    """What the scheduler should do next for this journey in this sequence."""
+def next_action(
+    sequence: Sequence,
+    journey: Journey,
+    hours: BusinessHours,
+    consent: ConsentPolicy | None = None,
+) -> NextAction:
+    """What the scheduler should do next for this journey in this sequence.
+
+    A step whose channel is closed for the lead (opt-out, dead address, a reply before a
+    cold email, no lawful basis under `consent`, no engagement for `only_if_engaged`) is
+    skipped: a later step may still reach the lead.
+    """
     if not journey.sequence_active or journey.sequence_id != sequence.sequence_id:
         return Blocked(reason=f"sequence {sequence.sequence_id} is not running on this journey")
     blocked = automation_refusal(journey)
@@ -117,8 +131,8 @@ def next_action(sequence: Sequence, journey: Journey, hours: BusinessHours) -> N
     for step in sequence.ordered():
         if step.number <= last_number:
             continue
-        if channel_refusal(journey, step.channel, automated=True) is not None:
-            continue  # that channel is closed for this lead: the next step may still reach it
+        if step_refusal(step, journey, consent) is not None:
+            continue  # that step cannot reach this lead: the next one may
         due = anchor + step.delay
         if journey.snoozed_until is not None and due < journey.snoozed_until:
             due = journey.snoozed_until
@@ -126,6 +140,22 @@ def next_action(sequence: Sequence, journey: Journey, hours: BusinessHours) -> N
             due = hours.next_open(due)
         return StepDue(step=step, due_at=due)
     return Exhausted(reason=f"no step after {last_number} can reach the lead")
+
+
+def step_refusal(
+    step: SequenceStep, journey: Journey, consent: ConsentPolicy | None = None
+) -> str | None:
+    """Why `step` cannot go to this lead (it is skipped), or None when it can."""
+    refusal = channel_refusal(journey, step.channel, automated=True)
+    if refusal is not None:
+        return refusal
+    if step.only_if_engaged and not journey.engaged:
+        return f"step {step.number} goes only to leads who engaged"
+    if consent is not None:
+        refused = check_consent(consent, journey.consents, step.channel)
+        if refused is not None:
+            return refused.message
+    return None
 
 
 def _last_settled_step(
