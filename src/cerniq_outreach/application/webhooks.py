@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import msgspec
 
 from cerniq_outreach.application.channels import RequestRejected
+from cerniq_outreach.application.jobs import PROCESS_WEBHOOK
 from cerniq_outreach.application.records import ConcurrencyConflict, Metadata
 from cerniq_outreach.application.webhook_commands import commands_for
 from cerniq_outreach.application.webhook_events import (
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
     from cerniq_outreach.domain.commands import AnyCommand
     from cerniq_outreach.domain.journey import Journey
 
-WEBHOOK_JOB: Final = "webhooks.process"
+WEBHOOK_JOB: Final = PROCESS_WEBHOOK
 """The job name the intake enqueues and the worker registers `WebhookProcessor.handle` for."""
 
 EVENTS_COUNTER: Final = "cerniq_webhook_events_total"
