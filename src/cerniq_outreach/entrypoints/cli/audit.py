@@ -1,10 +1,13 @@
-"""`audit lead`: one lead's journey, event by event, with the state before and after each."""
+"""`audit lead`: one lead's journey, event by event, with the state before and after each.
+
+`audit invariants`: an `events export` checked against the invariants of the domain rules.
+"""
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
 import click
 import msgspec
@@ -13,8 +16,15 @@ from rich.table import Table
 
 from cerniq_outreach.adapters.eventstore.serialization import export_data
 from cerniq_outreach.application.audit import AuditStep, audit_trail, state_changes, state_view
+from cerniq_outreach.application.invariant_check import (
+    InvariantReport,
+    MalformedExport,
+    check_jsonl,
+)
+from cerniq_outreach.domain.business_hours import BusinessHours
+from cerniq_outreach.domain.errors import ConfigurationError
 from cerniq_outreach.domain.events import PHONE_STREAM_PREFIX
-from cerniq_outreach.entrypoints.cli.base import Group, fail, open_log, reported_errors
+from cerniq_outreach.entrypoints.cli.base import Group, fail, open_log, reported_errors, settings
 
 if TYPE_CHECKING:
     from cerniq_outreach.application.ports import EventStore
@@ -27,7 +37,7 @@ _PIPE_WIDTH: Final = 180
 
 @click.group(cls=Group)
 def audit() -> None:
-    """Explain what happened, event by event."""
+    """Explain what happened, event by event, and check it kept the rules."""
 
 
 @audit.command("lead")
@@ -151,6 +161,81 @@ def _short(value: object) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value)) or "none"
     return "none" if value is None else str(value)
+
+
+@audit.command("invariants")
+@click.argument("export", metavar="[FILE]", type=click.File("rb"), default="-")
+@click.option(
+    "--zone",
+    metavar="ZONE",
+    help="IANA time zone of business hours and of the quota's calendar days "
+    "[default: CERNIQ_TIMEZONE, else Europe/Bucharest].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON document.")
+def audit_invariants(export: BinaryIO, zone: str | None, as_json: bool) -> None:
+    """Check an `events export` against every invariant of the domain rules.
+
+    Reads FILE, or stdin when FILE is - or absent, and checks it alone (no database): phone
+    daily limits and warm-up, business hours (Mon-Fri 09:00-18:00 in ZONE), opt-outs,
+    replies, pauses and reviews, one send per message and one queue per step, the
+    transition table, stream order. Prints one line per violation (rule, position, tenant,
+    stream, what is wrong), then a summary. Exits 0 when every rule held, 1 when one did
+    not or a line is malformed.
+    """
+    zone = zone or settings().timezone.key
+    try:
+        hours = BusinessHours(zone=zone)
+    except ConfigurationError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--zone'") from None
+    try:
+        report = check_jsonl(export, hours=hours)
+    except MalformedExport as exc:
+        # Click's stdin stream may have no name (a test runner's buffer).
+        fail(f"{getattr(export, 'name', '<stdin>')}: {exc}")
+    if as_json:
+        document = {"ok": report.ok, "zone": zone, **msgspec.to_builtins(report)}
+        click.echo(msgspec.json.format(msgspec.json.encode(document), indent=2))
+    else:
+        for v in report.violations:
+            click.echo(
+                f"{v.rule} position={v.global_position} tenant={v.tenant_id} "
+                f"stream={v.stream_id}: {v.detail}"
+            )
+        click.echo(summary_line(report))
+        click.echo(verdict_line(report))
+    if not report.ok:
+        click.get_current_context().exit(1)
+
+
+def summary_line(report: InvariantReport) -> str:
+    """What the export held, in one line."""
+    s = report.summary
+    span = f", positions {s.first_position}..{s.last_position}" if s.events else ""
+    streams = f"{_count(s.lead_streams, 'lead')}, {_count(s.phone_streams, 'phone')}"
+    sent = ", ".join(f"{k} {n}" for k, n in s.sent.items()) or "nothing"
+    conversations = _count(s.new_conversations, "new WhatsApp conversation")
+    parts = [
+        f"audited {_count(s.events, 'event')} ({_count(s.tenants, 'tenant')}, {streams}{span})",
+        f"sent {sent}",
+        f"{conversations} (busiest phone-day {s.busiest_phone_day})",
+        _count(s.replies, "reply", "replies"),
+    ]
+    if s.unknown_event_types:
+        unknown = ", ".join(f"{k} {n}" for k, n in s.unknown_event_types.items())
+        parts.append(f"unknown event types skipped: {unknown}")
+    return "; ".join(parts)
+
+
+def verdict_line(report: InvariantReport) -> str:
+    """Whether every invariant held, or how many violations of which rule."""
+    if report.ok:
+        return "every invariant held"
+    by_rule = ", ".join(f"{rule} {n}" for rule, n in report.summary.violations.items())
+    return f"{_count(len(report.violations), 'violation')}: {by_rule}"
+
+
+def _count(n: int, singular: str, plural: str | None = None) -> str:
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
 
 
 COMMANDS: Final = (audit,)
