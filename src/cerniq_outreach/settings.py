@@ -14,6 +14,7 @@ import re
 from base64 import b64decode
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Final, Literal
 from urllib.parse import SplitResult, urlsplit, urlunsplit
@@ -24,6 +25,13 @@ ProviderName = Literal["timelinesai", "instantly", "resend"]
 
 DEFAULT_DATABASE_URL: Final = "sqlite:///./var/cerniq.db"
 DEFAULT_TIMEZONE: Final = "Europe/Bucharest"
+DEFAULT_REDIS_PREFIX: Final = "cerniq:"
+DEFAULT_BROKER_QUEUE: Final = "cerniq"
+DEFAULT_SEND_LEASE_SECONDS: Final = 120.0
+"""How long a send attempt is presumed alive (real seconds): longer than a provider call
+with its retries can last, so a slow worker is never taken for a dead one."""
+_DAY_SECONDS: Final = 86_400.0
+_NAME: Final = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 DEFAULT_BASE_URLS: Final[Mapping[ProviderName, str]] = {
     "timelinesai": "https://app.timelines.ai/integrations/api",
     "instantly": "https://api.instantly.ai",
@@ -43,6 +51,21 @@ _HEADER_SAFE: Final = re.compile(r"[\x21-\x7e]+")
 # The TimelinesAI secret may also be a URL path segment (its webhooks carry no signature).
 _PATH_SAFE: Final = re.compile(r"[A-Za-z0-9._~-]+")
 _REDIS_DB_PATH: Final = re.compile(r"/?|/[0-9]+")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SimulatedClockSpec:
+    """`CERNIQ_CLOCK`: a simulated clock that every process given the same value shares.
+
+    Simulated time is `start + (wall time - anchor) * speed`: processes started at different
+    moments agree on the time because they share the anchor (a Unix time), not their own
+    start. For demonstrations and end-to-end tests; production leaves it unset.
+    Form: `start=2026-03-02T07:00:00+00:00 speed=60 anchor=1764115200.5`.
+    """
+
+    start: datetime
+    speed: float
+    anchor: float
 
 
 class SettingsError(ValueError):
@@ -98,6 +121,11 @@ class Settings:
     instantly: ProviderSettings = field(default_factory=lambda: _provider("instantly"))
     resend: ProviderSettings = field(default_factory=lambda: _provider("resend"))
     llm: LlmSettings | None = None
+    catalog_path: Path | None = None
+    clock: SimulatedClockSpec | None = None
+    redis_prefix: str = DEFAULT_REDIS_PREFIX
+    broker_queue: str = DEFAULT_BROKER_QUEUE
+    send_lease_seconds: float = DEFAULT_SEND_LEASE_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -117,6 +145,13 @@ class Settings:
             instantly=_provider_from_env(env, "instantly", "INSTANTLY"),
             resend=_provider_from_env(env, "resend", "RESEND"),
             llm=_llm(env),
+            catalog_path=_catalog_path(env),
+            clock=_clock(env),
+            redis_prefix=_name(env, "CERNIQ_REDIS_PREFIX", DEFAULT_REDIS_PREFIX),
+            broker_queue=_name(env, "CERNIQ_BROKER_QUEUE", DEFAULT_BROKER_QUEUE),
+            send_lease_seconds=_seconds(
+                env, "CERNIQ_SEND_LEASE_SECONDS", DEFAULT_SEND_LEASE_SECONDS
+            ),
         )
 
     @property
@@ -337,6 +372,56 @@ def _provider_from_env(env: _Env, name: ProviderName, prefix: str) -> ProviderSe
         api_key=_secret(env, f"{prefix}_API_KEY"),
         webhook_secret=webhook_secret,
     )
+
+
+def _name(env: _Env, name: str, default: str) -> str:
+    """A key prefix or queue name: letters, digits and `_.:-` (it becomes part of key names)."""
+    raw = env.get(name)
+    if raw is None:
+        return default
+    if not _NAME.fullmatch(raw):
+        raise SettingsError(f"{name} may hold letters, digits and _.:- only (1 to 64 of them)")
+    return raw
+
+
+def _seconds(env: _Env, name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 1.0 <= value <= _DAY_SECONDS:
+        raise SettingsError(f"{name} must be between 1 and 86400 seconds, not {raw}")
+    return value
+
+
+def _catalog_path(env: _Env) -> Path | None:
+    raw = env.get("CERNIQ_CATALOG")
+    if raw is None:
+        return None
+    path = Path(raw).expanduser()
+    if not path.is_file():
+        raise SettingsError(f"CERNIQ_CATALOG {raw!r} is not a readable file")
+    return path
+
+
+def _clock(env: _Env) -> SimulatedClockSpec | None:
+    raw = env.get("CERNIQ_CLOCK")
+    if raw is None:
+        return None
+    form = "start=ISO-TIME speed=N anchor=UNIX-TIME"
+    try:
+        parts = dict(item.split("=", 1) for item in raw.split())
+        start = datetime.fromisoformat(parts["start"])
+        speed = float(parts["speed"])
+        anchor = float(parts["anchor"])
+    except (KeyError, ValueError):
+        raise SettingsError(f"CERNIQ_CLOCK must read {form!r}, not {raw!r}") from None
+    if start.tzinfo is None or not speed >= 0 or set(parts) != {"start", "speed", "anchor"}:
+        raise SettingsError(f"CERNIQ_CLOCK must read {form!r} with an offset and speed >= 0")
+    return SimulatedClockSpec(start=start, speed=speed, anchor=anchor)
 
 
 def _llm(env: _Env) -> LlmSettings | None:

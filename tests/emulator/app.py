@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 
@@ -28,6 +29,9 @@ class EmulatorApp:
         provider, _, path = scope["path"].lstrip("/").partition("/")
         path = "/" + path
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        # Handlers take (headers, body): query parameters reach them as `x-query-<name>`.
+        for name, value in parse_qsl(scope.get("query_string", b"").decode()):
+            headers[f"x-query-{name.lower()}"] = value
         raw = await _read_body(receive)
         try:
             body = msgspec.json.decode(raw) if raw else None

@@ -76,6 +76,7 @@ class Control:
             # Provider state.
             self.whatsapp_sent: list[dict[str, Any]] = []
             self.whatsapp_messages: dict[str, dict[str, Any]] = {}
+            self.whatsapp_bodies: dict[str, dict[str, Any]] = {}  # each sent message's request
             self.emails_sent: list[dict[str, Any]] = []
             self.idempotent_replies: dict[str, tuple[bytes, int, Any]] = {}
             self.leads: dict[str, dict[str, Any]] = {}

@@ -47,6 +47,19 @@ def timelinesai(  # noqa: C901, PLR0911  # one case per endpoint reads as a rout
                 return 404, {"status": "error", "message": "Message not found"}
             stamp = control.whatsapp_messages[uid]["timestamp"]
             return _ok([{"status": s, "timestamp": stamp} for s in ("Sent", "Delivered")])
+        case "GET", ["chats"]:
+            # One page holding every chat (filtered by `phone` when given).
+            chats: dict[str, dict[str, Any]] = {}
+            for sent in control.whatsapp_messages.values():
+                body_of = control.whatsapp_bodies.get(sent["message_uid"], {})
+                chats[sent["chat_id"]] = {
+                    "id": sent["chat_id"],
+                    "phone": body_of.get("phone"),
+                    "whatsapp_account_phone": body_of.get("whatsapp_account_phone"),
+                }
+            wanted = _headers.get("x-query-phone")
+            listed = [c for c in chats.values() if wanted is None or c["phone"] == wanted]
+            return _ok({"chats": listed, "has_more_pages": False})
         case "GET", ["chats", chat_id, "messages"]:
             found = [m for m in control.whatsapp_messages.values() if m["chat_id"] == chat_id]
             return _ok({"messages": found, "has_more_pages": False})
@@ -70,6 +83,7 @@ def _send(control: Control, *, chat_id: str, body: dict[str, Any]) -> Reply:
         "text": body.get("text"),
     }
     control.whatsapp_messages[uid] = message
+    control.whatsapp_bodies[uid] = body
     control.whatsapp_sent.append(body)
     return _ok({"message_uid": uid})
 

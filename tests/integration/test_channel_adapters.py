@@ -52,6 +52,23 @@ def test_whatsapp_reads_messages_history_chats_and_accounts(whatsapp):
 # --- cold email (Instantly) -------------------------------------------------------------------
 
 
+def test_whatsapp_finds_a_message_it_sent_before_sending_it_again(whatsapp, emulator):
+    """After a crash, a send is looked for in the chat between the two numbers: found once."""
+    sent = whatsapp.send_to_phone(from_phone="+40744000111", to_phone="+40722123456", text="Salut")
+    found = whatsapp.find_sent(from_phone="+40744000111", to_phone="+40722123456", text="Salut")
+    assert found == sent
+    other_text = whatsapp.find_sent(
+        from_phone="+40744000111", to_phone="+40722123456", text="Altceva"
+    )
+    assert other_text is None
+    assert (
+        whatsapp.find_sent(from_phone="+40744000111", to_phone="+40799999999", text="Salut") is None
+    )
+    queried = [r for r in emulator.control.requests("timelinesai") if r.path == "/chats"]
+    assert queried
+    assert all(r.headers.get("x-query-phone") for r in queried)
+
+
 def test_cold_leads_go_in_batches_of_at_most_1000_and_are_never_added_twice(cold, emulator):
     """2,500 leads make three calls (1000, 1000, 500); handing them over again adds nobody."""
     leads = [

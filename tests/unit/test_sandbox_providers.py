@@ -465,3 +465,17 @@ def test_instantly_skips_unsendable_and_blocked_leads():
         ],
     )
     assert (added.uploaded, added.skipped, added.in_blocklist, added.duplicates) == (1, 1, 2, 0)
+
+
+def test_a_whatsapp_send_is_found_in_its_chat_and_counted():
+    """find_sent answers what a worker asks after a crash: did this text go to that number?"""
+    providers, _, _ = sandbox(rates=EVERYTHING)
+    assert (
+        providers.whatsapp.find_sent(from_phone=OUR_PHONE, to_phone=phone(1), text="Salut") is None
+    )
+    sent = providers.whatsapp.send_to_phone(from_phone=OUR_PHONE, to_phone=phone(1), text="Salut")
+    assert (
+        providers.whatsapp.find_sent(from_phone=OUR_PHONE, to_phone=phone(1), text="Salut") == sent
+    )
+    assert providers.whatsapp.find_sent(from_phone=OUR_PHONE, to_phone=phone(1), text="Alt") is None
+    assert providers.total_sends() == 1

@@ -173,7 +173,10 @@ def test_sequence_with_no_reachable_step_is_exhausted():
         name="x",
         steps=(SequenceStep(number=1, channel=Channel.WHATSAPP, template_id="a"),),
     )
-    assert isinstance(next_action(two_wa, state, HOURS), Exhausted)
+    action = next_action(two_wa, state, HOURS)
+    assert isinstance(action, Exhausted)
+    # Nothing was ever sent: the sequence's grace period counts from the enrolment.
+    assert action.at == state.enrolled_at + two_wa.exhaust_after
 
 
 def test_paused_journey_is_blocked():

@@ -83,3 +83,39 @@ def _require_aware(instant: datetime) -> None:
     # A naive datetime would silently be read as local time somewhere down the line.
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError(f"a timezone-aware datetime is needed, not naive {instant.isoformat()}")
+
+
+class AnchoredClock:
+    """Simulated time that every process shares: `start + (wall - anchor) * speed`.
+
+    Unlike `SimulatedClock`, which counts from the moment it is created, this one counts
+    from a wall-clock `anchor` (Unix time) that all processes are given (`CERNIQ_CLOCK`), so
+    a scheduler and workers started seconds apart agree on the simulated instant. It reads
+    the wall clock, so it suits demonstrations and tests, not production.
+    """
+
+    def __init__(
+        self,
+        start: datetime,
+        speed: float,
+        anchor: float,
+        *,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        _require_aware(start)
+        if not speed >= 0:
+            raise ValueError(f"speed must be zero or positive, not {speed!r}")
+        self._start = start.astimezone(UTC)
+        self._speed = speed
+        self._anchor = anchor
+        self._wall = wall
+
+    @property
+    def speed(self) -> float:
+        """How many simulated seconds pass per real second."""
+        return self._speed
+
+    def now(self) -> datetime:
+        """The shared simulated instant, timezone-aware in UTC."""
+        elapsed = max(0.0, self._wall() - self._anchor)
+        return self._start + timedelta(seconds=elapsed * self._speed)

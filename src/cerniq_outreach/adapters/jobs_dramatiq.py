@@ -24,6 +24,7 @@ disagree) is sent back to wait for the rest, so a job never runs before `not_bef
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import signal
@@ -105,6 +106,11 @@ def close_broker(broker: dramatiq.Broker) -> None:
         broker.client.connection_pool.disconnect()
 
 
+def _stopped(clock: Clock) -> bool:
+    speed = getattr(clock, "speed", 1.0)
+    return isinstance(speed, int | float) and speed <= 0
+
+
 def real_delay_ms(clock: Clock, until: datetime) -> int:
     """Real milliseconds until `clock` reads `until`; 0 when it is past, or the clock frozen.
 
@@ -158,6 +164,7 @@ class DramatiqJobQueue:
         policy: RetryPolicy = DEFAULT_RETRY_POLICY,
     ) -> None:
         self._broker = broker
+        self.queue_name = queue_name
         self._clock = clock
         self._handlers = dict(handlers or {})
         self._counters = counters if counters is not None else Counters()
@@ -168,6 +175,9 @@ class DramatiqJobQueue:
         options: dict[str, Any] = (
             {"max_retries": 0} if "max_retries" in broker.actor_options else {}
         )
+        self._held: list[tuple[datetime, int, str, _Envelope]] = []
+        self._held_lock = threading.Lock()
+        self._held_seq = 0
         self._actors: dict[str, dramatiq.Actor[[dict[str, Any]], None]] = {}
         for name in dict.fromkeys((*JOB_NAMES, *self._handlers)):
             declare = dramatiq.actor(
@@ -203,8 +213,7 @@ class DramatiqJobQueue:
             envelope = _Envelope(job_id=uuid.uuid4().hex, data=payload, not_before=not_before)
         else:
             raise TypeError(f"a job payload is bytes or a dict, not {type(payload).__name__}")
-        delay = real_delay_ms(self._clock, not_before) if not_before is not None else 0
-        self._send(job_name, envelope, delay)
+        self._schedule(job_name, envelope, not_before)
 
     # --- the worker side --------------------------------------------------------------------
 
@@ -214,6 +223,48 @@ class DramatiqJobQueue:
 
         run.__name__ = run.__qualname__ = f"job:{name}"
         return run
+
+    def _schedule(self, name: str, envelope: _Envelope, at: datetime | None) -> None:
+        """Send now, or with the broker's delay until `at`; held here if the clock is stopped.
+
+        A stopped clock (the demo's, moved by its driver) has no real delay to give the
+        broker: the job waits in this process until `release_due` finds its time come.
+        """
+        if at is not None and at > self._clock.now() and _stopped(self._clock):
+            with self._held_lock:
+                self._held_seq += 1
+                heapq.heappush(self._held, (at, self._held_seq, name, envelope))
+            return
+        delay = real_delay_ms(self._clock, at) if at is not None else 0
+        self._send(name, envelope, delay)
+
+    def release_due(self) -> int:
+        """Send the jobs held for a stopped clock whose time has come; returns how many."""
+        now = self._clock.now()
+        due: list[tuple[str, _Envelope]] = []
+        with self._held_lock:
+            while self._held and self._held[0][0] <= now:
+                _, _, name, envelope = heapq.heappop(self._held)
+                due.append((name, envelope))
+        for name, envelope in due:
+            self._send(name, envelope, 0)
+        return len(due)
+
+    def next_due(self) -> datetime | None:
+        """When the earliest held job comes due (None: none held)."""
+        with self._held_lock:
+            return self._held[0][0] if self._held else None
+
+    def drain(self, worker: dramatiq.Worker, queue_name: str) -> None:
+        """Wait until the queue is empty and `worker` idle (a driver's step, in one process)."""
+        broker = self._broker
+        if isinstance(broker, RabbitmqBroker):
+            broker.join(queue_name, min_successes=1, idle_time=5)
+        elif isinstance(broker, RedisBroker):
+            broker.join(queue_name, interval=5)
+        else:  # pragma: no cover - open_broker makes one of the two
+            broker.join(queue_name)
+        worker.join()
 
     def _send(self, name: str, envelope: _Envelope, delay_ms: int) -> None:
         self._actors[name].send_with_options(
@@ -228,11 +279,9 @@ class DramatiqJobQueue:
             _log.exception("job message unreadable, dead-lettered", extra={"job": name})
             raise
         log_extra = {"job": name, "job_id": envelope.job_id, "retries": envelope.retries}
-        if envelope.not_before is not None:
-            early_by = real_delay_ms(self._clock, envelope.not_before)
-            if early_by > 0:
-                self._send(name, envelope, early_by)
-                return
+        if envelope.not_before is not None and envelope.not_before > self._clock.now():
+            self._schedule(name, envelope, envelope.not_before)
+            return
         handler = self._handlers.get(name)
         if handler is None:
             # A worker without this job's handler: keep the message (dead-lettered) for a
@@ -252,7 +301,7 @@ class DramatiqJobQueue:
                 extra={**log_extra, "at": later.at.isoformat(), "reason": later.reason},
             )
             deferred = msgspec.structs.replace(envelope, not_before=later.at)
-            self._send(name, deferred, real_delay_ms(self._clock, later.at))
+            self._schedule(name, deferred, later.at)
         except NonRetryable:
             _log.exception("job failed, not retryable", extra=log_extra)
             self._counters.inc(FAILED_COUNTER, job=name)
@@ -270,7 +319,7 @@ class DramatiqJobQueue:
             )
             at = self._clock.now() + timedelta(seconds=backoff)
             retry = msgspec.structs.replace(envelope, retries=retries, not_before=at)
-            self._send(name, retry, real_delay_ms(self._clock, at))
+            self._schedule(name, retry, at)
 
 
 def start_worker(

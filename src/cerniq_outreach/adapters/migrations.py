@@ -124,3 +124,29 @@ def _has_sql(statement: str) -> bool:
     return any(
         line.strip() and not line.strip().startswith("--") for line in statement.splitlines()
     )
+
+
+def reset_database(database_url: str) -> None:
+    """Empty the database the URL names and leave it migrated (`demo --reset`).
+
+    SQLite: the file (and its WAL) is deleted and created anew — the log refuses deletes by
+    trigger, so a file is the unit of reset. PostgreSQL: every table but the migration
+    record is truncated as the connecting (owner) role, positions restarting at 1.
+    """
+    if database_url.startswith("sqlite:///"):
+        path = Path(sqlite_path(database_url))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        migrate_sqlite(str(path))
+        return
+    migrate_postgres(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT quote_ident(tablename) FROM pg_tables"
+                " WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'"
+            )
+        ]
+        if tables:
+            conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")

@@ -29,10 +29,19 @@ class PostgresReadModels:
         url: a libpq URL whose login is `role` or may `SET ROLE` to it.
         role: the role connections work as; None keeps the login role (admin tools).
         pool_size: the most connections the pool opens.
+        durable: commits wait for the WAL flush (False only for a demo's store).
     """
 
-    def __init__(self, url: str, role: str | None = "cerniq_app", *, pool_size: int = 4) -> None:
+    def __init__(
+        self,
+        url: str,
+        role: str | None = "cerniq_app",
+        *,
+        pool_size: int = 4,
+        durable: bool = True,
+    ) -> None:
         self.role = role
+        self._durable = durable
         self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
             url,
             min_size=1,
@@ -47,6 +56,8 @@ class PostgresReadModels:
             conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(self.role)))
         # UTC, as the event store's sessions: timestamps read back the same on every server.
         conn.execute("SET TIME ZONE 'UTC'")
+        if not self._durable:  # see PostgresEventStore: a demo's store only
+            conn.execute("SET synchronous_commit = off")
         conn.commit()  # the pool takes connections back only when idle
 
     @contextmanager

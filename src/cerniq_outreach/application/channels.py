@@ -160,6 +160,15 @@ class WhatsAppChannel(Protocol):
         """Every linked number of the workspace with its connection status."""
         ...
 
+    def find_sent(self, *, from_phone: str, to_phone: str, text: str) -> SendResult | None:
+        """The message with exactly `text` sent from `from_phone` to `to_phone`, if any.
+
+        TimelinesAI takes no idempotency key, so a send that may have happened (a worker
+        died after the call, a timeout after the request left) is checked here, in the
+        chat's history, before the message is sent again.
+        """
+        ...
+
 
 # --- cold email -------------------------------------------------------------------------------
 

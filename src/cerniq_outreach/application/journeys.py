@@ -57,16 +57,21 @@ class JourneyCommands:
         commands: Sequence[AnyCommand] | Decide,
         *,
         metadata: Metadata | None = None,
+        state: Journey | None = None,
     ) -> Outcome:
         """Decide `commands` on the journey's state and append what they produce.
 
         `commands` may be a function of the state, called again on every retry (the
-        scheduler's next step depends on it). Raises the first command's `DomainError`, or
-        `ConcurrencyConflict` when the stream still moved after every attempt.
+        scheduler's next step depends on it). `state`, when the caller has just read it,
+        saves the first read; a stale one only costs a conflict and a fresh read. Raises
+        the first command's `DomainError`, or `ConcurrencyConflict` when the stream still
+        moved after every attempt.
         """
         conflict: ConcurrencyConflict | None = None
+        known = state
         for _ in range(self._attempts):
-            state = self.load(tenant_id, lead_id)
+            state = known if known is not None else self.load(tenant_id, lead_id)
+            known = None
             todo = commands(state) if callable(commands) else commands
             events: list[Event] = []
             after = state

@@ -17,6 +17,9 @@ from cerniq_outreach.domain.errors import SequenceError
 from cerniq_outreach.domain.journey import Journey
 from cerniq_outreach.domain.outbound import automation_refusal, channel_refusal
 
+DEFAULT_EXHAUST_AFTER_HOURS = 5 * 24
+"""A lead gets five days to answer the last step before its sequence ends without reply."""
+
 AUTOMATED_CHANNELS = frozenset({Channel.WHATSAPP, Channel.EMAIL_COLD, Channel.EMAIL_WARM})
 
 
@@ -51,6 +54,12 @@ class Sequence(msgspec.Struct, frozen=True, kw_only=True):
     stop_on_reply: bool = True
     respect_business_hours: bool = True
     warm: bool = False
+    exhaust_after_hours: int = DEFAULT_EXHAUST_AFTER_HOURS
+
+    @property
+    def exhaust_after(self) -> timedelta:
+        """How long after the last step the lead has to answer before the sequence ends."""
+        return timedelta(hours=self.exhaust_after_hours)
 
     def ordered(self) -> tuple[SequenceStep, ...]:
         """The steps by number."""
@@ -65,6 +74,8 @@ def validate(sequence: Sequence) -> Sequence:
     duplicates = sorted({n for n in numbers if numbers.count(n) > 1})
     if duplicates:
         raise SequenceError(f"step numbers must be unique; repeated: {duplicates}")
+    if sequence.exhaust_after_hours < 0:
+        raise SequenceError("exhaust_after_hours cannot be negative")
     for step in sequence.steps:
         if step.number < 1:
             raise SequenceError(f"step numbers start at 1 (got {step.number})")
@@ -97,9 +108,14 @@ class Blocked(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Exhausted(msgspec.Struct, frozen=True, kw_only=True):
-    """No step is left that could reach the lead: the sequence is over."""
+    """No step is left that could reach the lead: the sequence ends at `at`.
+
+    `at` leaves the lead time to answer the last message (`Sequence.exhaust_after`); a
+    reply or an engagement before then changes the answer.
+    """
 
     reason: str
+    at: datetime
 
 
 NextAction = StepDue | Waiting | Blocked | Exhausted
@@ -139,7 +155,10 @@ def next_action(
         if sequence.respect_business_hours:
             due = hours.next_open(due)
         return StepDue(step=step, due_at=due)
-    return Exhausted(reason=f"no step after {last_number} can reach the lead")
+    return Exhausted(
+        reason=f"no step after {last_number} can reach the lead",
+        at=anchor + sequence.exhaust_after,
+    )
 
 
 def step_refusal(

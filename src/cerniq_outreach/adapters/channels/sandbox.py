@@ -110,6 +110,10 @@ class SandboxProviders:
         """How many times a send was called for a message id (or a `whatsapp_key`)."""
         return self._core.sends(key)
 
+    def total_sends(self) -> int:
+        """Every send call so far, repeats included (each channel's sends together)."""
+        return self._core.total_sends()
+
     def repeated_sends(self) -> dict[str, int]:
         """Every key sent more than once; empty when nothing was ever sent twice."""
         return self._core.repeated()

@@ -93,6 +93,11 @@ class SandboxCore:
         with self.lock:
             return self._sends[key]
 
+    def total_sends(self) -> int:
+        """Every send call counted so far."""
+        with self.lock:
+            return sum(self._sends.values())
+
     def repeated(self) -> dict[str, int]:
         """Every key sent more than once, with its count."""
         with self.lock:

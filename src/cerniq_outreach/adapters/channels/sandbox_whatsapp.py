@@ -140,6 +140,18 @@ class SandboxWhatsApp:
             uids = self._chat_uids[chat_id][-_CHAT_PAGE:]
             return [_to_port(self._messages[uid]) for uid in uids]
 
+    def find_sent(self, *, from_phone: str, to_phone: str, text: str) -> SendResult | None:
+        """Our message with `text` in the chat between the two numbers, if there is one."""
+        with self._core.lock:
+            chat = self._chat_of.get((from_phone, to_phone))
+            if chat is None:
+                return None
+            for uid in self._chat_uids[chat.chat_id]:
+                found = self._messages[uid]
+                if found.from_me and found.text == text:
+                    return SendResult(provider=SANDBOX, external_id=uid)
+            return None
+
     def accounts(self) -> list[WhatsAppAccount]:
         """Every linked number, connected."""
         with self._core.lock:

@@ -75,6 +75,12 @@ class _Message(msgspec.Struct):
         )
 
 
+class _Chat(msgspec.Struct):
+    id: str | int
+    phone: str | None = None
+    whatsapp_account_phone: str | None = None
+
+
 class _Account(msgspec.Struct):
     id: str
     phone: str
@@ -141,16 +147,38 @@ class TimelinesAiChannel:
             for a in _convert(items, list[_Account])
         ]
 
+    def find_sent(self, *, from_phone: str, to_phone: str, text: str) -> SendResult | None:
+        """Our message with `text` in the chat between the two numbers, if there is one.
+
+        *Unconfirmed*: `GET /chats` is paged (`page`, `has_more_pages`); its `phone` filter
+        and the chats' `whatsapp_account_phone` field are not documented, so every chat
+        returned is checked against both numbers here.
+        """
+        page = 1
+        while True:
+            data = self._data("GET", "/chats", params={"phone": to_phone, "page": str(page)})
+            items = data.get("chats") if isinstance(data, dict) else data
+            for chat in _convert(items, list[_Chat]):
+                if chat.phone != to_phone or chat.whatsapp_account_phone not in (None, from_phone):
+                    continue
+                for message in self.chat_messages(str(chat.id)):
+                    if message.from_me and message.text == text:
+                        return SendResult(provider=PROVIDER, external_id=message.uid)
+            if not (isinstance(data, dict) and data.get("has_more_pages")):
+                return None
+            page += 1
+
     def _data(
         self,
         method: str,
         path: str,
         *,
         body: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
         replay_safe: bool = True,
     ) -> Any:  # noqa: ANN401  # the envelope's `data`, shaped per endpoint
         """Call and unwrap the `{"status", "data"}` envelope."""
-        reply = self._http.call(method, path, body=body, replay_safe=replay_safe)
+        reply = self._http.call(method, path, body=body, params=params, replay_safe=replay_safe)
         if not isinstance(reply, dict):
             raise _unexpected(f"{method} {path}")
         if reply.get("status") != "ok":

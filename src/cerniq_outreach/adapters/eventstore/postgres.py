@@ -96,7 +96,11 @@ class PostgresEventStore:
         inline_projections: Sequence[Projection] = (),
         pool_size: int = 8,
         pool_timeout: float = 30.0,
+        durable: bool = True,
     ) -> None:
+        # durable=False: commits do not wait for the WAL flush (synchronous_commit off), for
+        # a store whose last commits may be lost to a crash (a demo's). Never corruption.
+        self._durable = durable
         self._url = url
         self._vault = vault
         self._role = role
@@ -131,6 +135,8 @@ class PostgresEventStore:
         conn.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(self._role)))
         # recorded_at comes back in UTC whatever the server's default time zone.
         conn.execute("SET TIME ZONE 'UTC'")
+        if not self._durable:
+            conn.execute("SET synchronous_commit = off")
 
     # --- writing ---------------------------------------------------------------------------
 

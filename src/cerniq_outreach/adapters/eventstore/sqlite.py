@@ -115,8 +115,11 @@ class SqliteEventStore:
         *,
         inline_projections: Sequence[Projection] = (),
         busy_timeout: float = 5.0,
+        durable: bool = True,
     ) -> None:
-        self._db = SqliteConnections(path, busy_timeout=busy_timeout)
+        # durable=False (synchronous=NORMAL) only for a store whose last commits may be lost
+        # on power loss without harm: a demo's simulation, never a real outbox.
+        self._db = SqliteConnections(path, busy_timeout=busy_timeout, durable=durable)
         self._vault = vault
         self._projections = tuple(inline_projections)
         self._signal = AppendSignal()

@@ -160,6 +160,12 @@ class JourneyProjection:
         {TABLE: ("tenant_id", "lead_id"), log.TABLE: log.KEY}
     )
     idempotent: ClassVar[bool] = True
+    # Written by the scheduler (when the next step is due), not folded from events: a
+    # rebuild leaves it empty until the scheduler works the journey out again, and
+    # `replay --verify` does not compare it.
+    foreign_columns: ClassVar[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+        {TABLE: ("next_action_at",)}
+    )
 
     def apply(self, tx: SqlTx, record: RecordedEvent) -> None:
         """Fold one event into the lead's row (and its messages), if it is the next one."""

@@ -1,9 +1,9 @@
 """The `cerniq-outreach` command line.
 
-One module per family of commands (`processes`, `admin`, `phones`, `channels`, `event_log`,
-`audit`) and the shared machinery in `base`: every command loads and validates the settings
-before it runs, and exits 0 on success, 1 on a domain, input or configuration error, 2 on a
-usage error.
+One module per family of commands (`processes`, `admin`, `phones`, `leads`, `channels`,
+`event_log`, `audit`) and the shared machinery in `base`: every command loads and validates
+the settings before it runs, and exits 0 on success, 1 on a domain, input or configuration
+error, 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -11,7 +11,16 @@ from __future__ import annotations
 import click
 
 from cerniq_outreach import __version__
-from cerniq_outreach.entrypoints.cli import admin, audit, channels, event_log, phones, processes
+from cerniq_outreach.entrypoints.cli import (
+    admin,
+    audit,
+    channels,
+    event_log,
+    leads,
+    phones,
+    processes,
+    replies,
+)
 from cerniq_outreach.entrypoints.cli.base import (
     CONTEXT_SETTINGS,
     LOG_LEVELS,
@@ -48,7 +57,9 @@ for _command in (
     *event_log.COMMANDS,
     *admin.COMMANDS,
     *phones.COMMANDS,
+    *leads.COMMANDS,
     *channels.COMMANDS,
     *audit.COMMANDS,
+    *replies.COMMANDS,
 ):
     main.add_command(_command)

@@ -1,13 +1,12 @@
-"""Managing tenants, channels, leads and data subjects (phones: `phones.py`)."""
+"""Managing tenants, channels and data subjects (phones: `phones.py`, leads: `leads.py`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Final
 
 import click
 
-from cerniq_outreach.entrypoints.cli.base import Group, not_built, tenant_option
+from cerniq_outreach.entrypoints.cli.base import Group, not_built
 
 TEST_CHANNELS: Final = ("WHATSAPP", "EMAIL_WARM", "EMAIL_COLD")
 
@@ -72,29 +71,6 @@ def channels_send_test(
     not_built()
 
 
-# --- leads ----------------------------------------------------------------------------------
-
-
-@click.group(cls=Group)
-def leads() -> None:
-    """Manage leads."""
-
-
-@leads.command("import")
-@click.argument(
-    "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
-)
-@tenant_option
-@click.option("--sequence", metavar="S", help="Enroll the imported leads in this sequence.")
-def leads_import(file: Path, tenant: str, sequence: str | None) -> None:
-    """Import qualified leads from a CSV or JSONL file.
-
-    Good rows are imported; bad rows are reported with their line numbers.
-    """
-    del file, tenant, sequence
-    not_built()
-
-
 # --- gdpr -----------------------------------------------------------------------------------
 
 
@@ -125,4 +101,4 @@ def gdpr_erase(email: str | None, phone: str | None) -> None:
     not_built()
 
 
-COMMANDS: Final = (tenants, channels, leads, gdpr)
+COMMANDS: Final = (tenants, channels, gdpr)

@@ -33,12 +33,6 @@ PROG: Final = "cerniq-outreach"
 # Commands whose implementation arrives with a later issue: (issue number, issue title). When a
 # command becomes real, delete its entry here and replace the `not_built()` call in its body.
 NOT_BUILT: Final[dict[str, tuple[int, str]]] = {
-    "serve": (6, "the outreach engine"),
-    "worker": (6, "the outreach engine"),
-    "scheduler": (6, "the outreach engine"),
-    "demo": (6, "the outreach engine"),
-    "leads import": (6, "the outreach engine"),
-    "analyze-reply": (7, "reply understanding"),
     "tenants create": (8, "HTTP API"),
     "gdpr export": (9, "consent and erasure"),
     "gdpr erase": (9, "consent and erasure"),
