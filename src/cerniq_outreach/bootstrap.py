@@ -38,11 +38,13 @@ from cerniq_outreach.adapters.webhooks.inbox import PostgresWebhookInbox, SqlWeb
 from cerniq_outreach.adapters.webhooks.receiver import WebhookReceiver
 from cerniq_outreach.adapters.webhooks.verify import SharedSecretVerifier, SvixVerifier
 from cerniq_outreach.application.catalog import Catalog, load_catalog
+from cerniq_outreach.application.company_stop import CompanyStop
 from cerniq_outreach.application.dispatch import dispatcher
 from cerniq_outreach.application.enrolment import Enrolment
 from cerniq_outreach.application.jobs import (
     ANALYSE_REPLY,
     CHECK_SLAS,
+    COMPANY_STOP,
     DAILY_STATS,
     PHONE_HEALTH,
     PROCESS_WEBHOOK,
@@ -497,6 +499,7 @@ def open_engine(
         CHECK_SLAS: SlaCheck(follower.read_models, clock, counters).handle,
         PHONE_HEALTH: PhoneHealth(pool, channels.whatsapp, link=link).handle,
         DAILY_STATS: StatsRollup(projector).handle,
+        COMPANY_STOP: CompanyStop(journeys, follower.read_models, clock).handle,
     }
     jobs: JobQueue
     broker = None

@@ -2,7 +2,8 @@
 
 `DispatchProjection` follows the global log like any projector (its checkpoint row is
 `dispatcher`), and for each `MessageQueued` enqueues the send job of its channel with ids
-only (tenant, lead, message). For each `ReplyReceived` it enqueues the reply analysis.
+only (tenant, lead, message). For each `ReplyReceived` it enqueues the reply analysis, and
+for each opt-out or negative score the company-level stop (`application.company_stop`).
 
 NO JOB WITHOUT AN EVENT: jobs are made only from what the log holds. NO EVENT WITHOUT A JOB:
 the checkpoint moves past a batch only in the transaction that follows the enqueues, so a
@@ -17,13 +18,14 @@ from typing import TYPE_CHECKING, Final
 
 from cerniq_outreach.application.jobs import (
     ANALYSE_REPLY,
+    COMPANY_STOP,
     SEND_COLD_EMAIL,
     SEND_WARM_EMAIL,
     SEND_WHATSAPP,
 )
 from cerniq_outreach.application.projector import Projector
-from cerniq_outreach.domain.enums import Channel
-from cerniq_outreach.domain.events import MessageQueued, ReplyReceived
+from cerniq_outreach.domain.enums import Channel, SentimentLabel
+from cerniq_outreach.domain.events import MessageQueued, OptedOut, ReplyReceived, SentimentScored
 
 if TYPE_CHECKING:
     from cerniq_outreach.application.jobs import JobQueue
@@ -69,10 +71,27 @@ class DispatchProjection:
                 "lead_id": record.stream_id,
                 "event_id": record.event_id,
             }
+        elif (reason := _company_stop_reason(event)) is not None:
+            job = COMPANY_STOP
+            payload = {
+                "tenant_id": record.tenant_id,
+                "lead_id": record.stream_id,
+                "event_id": record.event_id,
+                "reason": reason,
+            }
         else:
             return
         self._queue.enqueue(job, payload)
         self.enqueued += 1
+
+
+def _company_stop_reason(event: object) -> str | None:
+    """Why this event stops outreach to the lead's company, if it does."""
+    if isinstance(event, OptedOut):
+        return f"opted out ({event.channel})"
+    if isinstance(event, SentimentScored) and event.label is SentimentLabel.NEGATIVE:
+        return "answered negatively"
+    return None
 
 
 def dispatcher(

@@ -38,6 +38,7 @@ ANALYSE_REPLY: Final = "replies.analyse"
 CHECK_SLAS: Final = "reviews.check_slas"
 PHONE_HEALTH: Final = "phones.health"
 DAILY_STATS: Final = "stats.daily_rollup"
+COMPANY_STOP: Final = "journeys.company_stop"
 
 JOB_NAMES: Final = (
     SEND_WHATSAPP,
@@ -48,6 +49,7 @@ JOB_NAMES: Final = (
     CHECK_SLAS,
     PHONE_HEALTH,
     DAILY_STATS,
+    COMPANY_STOP,
 )
 """Every job the engine enqueues; a worker registers a handler for each."""
 

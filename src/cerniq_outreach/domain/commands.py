@@ -220,6 +220,16 @@ class StartSequence(Command, frozen=True, kw_only=True):
     stop_on_reply: bool = True
 
 
+class StopSequence(Command, frozen=True, kw_only=True):
+    """Stop the running sequence without ending the journey.
+
+    Another lead of the same company objected or answered badly: automation writes to the
+    company no more, while this lead's journey stays open for a person.
+    """
+
+    reason: str
+
+
 class ExhaustSequence(Command, frozen=True, kw_only=True):
     """The running sequence has no step left to send."""
 
@@ -250,5 +260,6 @@ AnyCommand = (
     | ReleaseControl
     | Transition
     | StartSequence
+    | StopSequence
     | ExhaustSequence
 )

@@ -37,6 +37,7 @@ from cerniq_outreach.domain.commands import (
     Resume,
     ScoreSentiment,
     StartSequence,
+    StopSequence,
     TakeControl,
     Transition,
 )
@@ -270,6 +271,12 @@ def _start_sequence(d: Decision, c: StartSequence) -> None:
     )
 
 
+def _stop(d: Decision, c: StopSequence) -> None:
+    if not c.reason.strip():
+        raise InvalidCommand("a stopped sequence says why")
+    d.stop_sequence(c.reason)  # nothing to record when no sequence runs
+
+
 def _exhaust(d: Decision, c: ExhaustSequence) -> None:
     s = d.state
     if not s.sequence_active:
@@ -304,5 +311,6 @@ _HANDLERS: dict[type[Command], Callable[[Decision, Any], None]] = {
     ReleaseControl: _release_control,
     Transition: _transition,
     StartSequence: _start_sequence,
+    StopSequence: _stop,
     ExhaustSequence: _exhaust,
 }
