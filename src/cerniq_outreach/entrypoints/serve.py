@@ -20,6 +20,7 @@ import redis
 
 from cerniq_outreach.application.demo_data import DEMO_TENANT
 from cerniq_outreach.application.sending import SENT_COUNTER
+from cerniq_outreach.application.upkeep import BREACH_COUNTER
 from cerniq_outreach.bootstrap import quota_policy
 from cerniq_outreach.entrypoints.http.app import create_app
 from cerniq_outreach.entrypoints.http.ops import OpsState, ops_router
@@ -89,7 +90,11 @@ class Server:
             instantly=receiver.instantly,
             counters=engine.counters,
         )
-        state = OpsState(checks=self._checks(), counters=engine.counters, status=self.snapshot)
+        state = OpsState(
+            checks=self._checks(),
+            counters=engine.counters,
+            status=self.snapshot if self.embedded else None,
+        )
         return create_app(
             webhooks=gate,
             route_handlers=[ops_router(state)],
@@ -118,6 +123,7 @@ class Server:
                 counts["opt-outs"] = counts.get("opt-outs", 0) + int(row["opted_out"] or 0)
             recent = tx.fetchall(_RECENT, {"tenant": tenant})
         counts["sent since start (this process)"] = engine.counters.total(SENT_COUNTER)
+        counts["review SLAs breached (this process)"] = engine.counters.total(BREACH_COUNTER)
         local = now.astimezone(tz)
         return {
             "mode": "embedded" if self.embedded else "production",

@@ -24,6 +24,7 @@ from rich.table import Table
 from cerniq_outreach.adapters.clock import SimulatedClock
 from cerniq_outreach.adapters.jobs_dramatiq import run_worker
 from cerniq_outreach.adapters.migrations import migrate, reset_database
+from cerniq_outreach.application import upkeep
 from cerniq_outreach.application.catalog import CatalogError
 from cerniq_outreach.application.demo_data import DEMO_TENANT
 from cerniq_outreach.bootstrap import open_engine, open_leader_lock, quota_policy
@@ -150,8 +151,16 @@ def serve(host: str, port: int, embedded: bool, demo: bool) -> None:
                     f" clock x{DEMO_SPEED:g} from {engine.clock.now():%Y-%m-%d %H:%M} UTC",
                     err=True,
                 )
+                # Nobody works the review desk in a demo: breaches are counted on the status
+                # page and in the activity lines instead of logged one by one.
+                logging.getLogger(upkeep.__name__).setLevel(logging.CRITICAL)
                 reporter = _Reporter(server)
                 reporter.start()
+            # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again for the
+            # handler that was there before it: a no-op here, so the engine below is closed
+            # and the process exits 0 instead of dying by the signal.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: None)
             uvicorn.run(app, host=host, port=port, log_level="warning", lifespan="on")
         finally:
             engine.close()

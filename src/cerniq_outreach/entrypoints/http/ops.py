@@ -5,9 +5,11 @@
   named otherwise, so a load balancer stops sending requests to a process that cannot
   serve them.
 - `/metrics`: the process's counters in the Prometheus text format.
-- `/`: what the engine is doing, for a person (the full dashboard is issue #10): the
-  simulated or real time, messages per channel, replies, reviews, and the latest events,
-  refreshing itself every few seconds. Plain HTML written here, no scripts.
+- `/` and `/status` (embedded mode only): what the engine is doing, as a page for a person
+  (the full dashboard is issue #10) and as JSON: the simulated or real time, messages per
+  channel, replies, reviews, the latest events. The page refreshes itself every few
+  seconds; plain HTML written here, no scripts. Production shows no unauthenticated
+  activity: `/` points at the API schema and `/status` answers 404.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from litestar import MediaType, Response, Router, get
 from litestar.di import NamedDependency, Provide
 
 from cerniq_outreach.application.metrics import Counters
+from cerniq_outreach.entrypoints.http.problems import problem
 
 Check = Callable[[], None]
 """Raises when its dependency cannot be reached."""
@@ -33,7 +36,8 @@ class OpsState:
 
     checks: Mapping[str, Check]
     counters: Counters
-    status: Callable[[], dict[str, Any]]
+    status: Callable[[], dict[str, Any]] | None = None
+    """The status snapshot; None outside the embedded mode (no unauthenticated activity)."""
 
 
 Ops = NamedDependency[OpsState]
@@ -68,16 +72,27 @@ def metrics(ops: Ops) -> str:
     return ops.counters.render_prometheus()
 
 
-@get(
-    "/",
-    operation_id="status",
-    media_type=MediaType.HTML,
-    sync_to_thread=True,
-    include_in_schema=False,
+@get("/", operation_id="statusPage", media_type=MediaType.HTML, sync_to_thread=True)
+def status_page(ops: Ops) -> Response[str]:
+    """A self-refreshing page of what the engine is doing (embedded mode)."""
+    if ops.status is None:
+        return Response(_PRODUCTION_PAGE, media_type=MediaType.HTML)
+    return Response(render_status(ops.status()), media_type=MediaType.HTML)
+
+
+@get("/status", operation_id="status", sync_to_thread=True)
+def status(ops: Ops) -> Response[dict[str, Any]]:
+    """The status page's figures as JSON (embedded mode; 404 in production)."""
+    if ops.status is None:
+        return problem(HTTPStatus.NOT_FOUND, "the status snapshot is served in embedded mode only")
+    return Response(ops.status())
+
+
+_PRODUCTION_PAGE = (
+    "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Cerniq Outreach</title>"
+    "</head><body><h1>Cerniq Outreach</h1><p>The API is described at "
+    "<a href='/schema'>/schema</a>.</p></body></html>"
 )
-def status(ops: Ops) -> str:
-    """A self-refreshing page of what the engine is doing."""
-    return render_status(ops.status())
 
 
 def render_status(snapshot: dict[str, Any]) -> str:
@@ -109,7 +124,7 @@ def ops_router(state: OpsState) -> Router:
     """The operations routes bound to `state`."""
     return Router(
         path="/",
-        route_handlers=[healthz, readyz, metrics, status],
+        route_handlers=[healthz, readyz, metrics, status_page, status],
         dependencies={"ops": Provide(lambda: state, use_cache=True, sync_to_thread=False)},
         tags=["operations"],
     )
