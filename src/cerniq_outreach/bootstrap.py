@@ -39,6 +39,7 @@ from cerniq_outreach.adapters.webhooks.receiver import WebhookReceiver
 from cerniq_outreach.adapters.webhooks.verify import SharedSecretVerifier, SvixVerifier
 from cerniq_outreach.application.catalog import Catalog, load_catalog
 from cerniq_outreach.application.company_stop import CompanyStop
+from cerniq_outreach.application.contact_suppression import ContactSuppression
 from cerniq_outreach.application.dispatch import dispatcher
 from cerniq_outreach.application.enrolment import Enrolment
 from cerniq_outreach.application.jobs import (
@@ -129,7 +130,12 @@ def open_catalog(settings: Settings) -> Catalog:
 
 def open_enrolment(settings: Settings, log: EventLog, clock: Clock) -> Enrolment:
     """Enrolment of leads into the catalogue's sequences, writing to `log`."""
-    return Enrolment(JourneyCommands(log.store), open_catalog(settings), clock)
+    return Enrolment(
+        JourneyCommands(log.store),
+        open_catalog(settings),
+        clock,
+        suppression=ContactSuppression(log.read_models),
+    )
 
 
 def quota_policy(settings: Settings) -> Callable[[str], QuotaPolicy]:
@@ -542,6 +548,7 @@ def open_engine(
         clock=clock,
         policy_for=policy_for,
         settings=scheduler_settings,
+        suppression=ContactSuppression(follower.read_models),
     )
     return Engine(
         settings=settings,
@@ -555,7 +562,9 @@ def open_engine(
         pool=pool,
         channels=channels,
         journeys=journeys,
-        enrolment=Enrolment(journeys, catalog, clock),
+        enrolment=Enrolment(
+            journeys, catalog, clock, suppression=ContactSuppression(follower.read_models)
+        ),
         scheduler=scheduler,
         dispatcher=dispatcher(follower.store, follower.read_models, jobs),
         projector=projector,

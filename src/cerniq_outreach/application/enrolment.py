@@ -3,7 +3,9 @@
 A lead's id derives from its tenant and its contact (E.164 phone, else email, else fiscal
 code and company name), so importing the same contact again finds the same journey: it is
 reported as enrolled already and never starts over. That is also how an opted-out contact
-stays out: its journey, with the opt-out, is the one the import finds.
+stays out: its journey, with the opt-out, is the one the import finds; and a contact who
+objected to everything under another lead (same phone or email) is refused
+(`ContactSuppression`).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import msgspec
 from cerniq_outreach.application.records import Metadata
 from cerniq_outreach.domain.commands import Enroll
 from cerniq_outreach.domain.consent import ConsentRecord
+from cerniq_outreach.domain.enums import OptOutScope
 from cerniq_outreach.domain.errors import AlreadyEnrolled, DomainError
 from cerniq_outreach.domain.events import Company
 
 if TYPE_CHECKING:
     from cerniq_outreach.application.catalog import Catalog
+    from cerniq_outreach.application.contact_suppression import ContactSuppression
     from cerniq_outreach.application.journeys import JourneyCommands
     from cerniq_outreach.application.ports import Clock
 
@@ -71,10 +75,18 @@ def lead_id_for(tenant_id: str, company: Company) -> str:
 class Enrolment:
     """Enrols leads into the catalogue's sequences."""
 
-    def __init__(self, journeys: JourneyCommands, catalog: Catalog, clock: Clock) -> None:
+    def __init__(
+        self,
+        journeys: JourneyCommands,
+        catalog: Catalog,
+        clock: Clock,
+        *,
+        suppression: ContactSuppression | None = None,
+    ) -> None:
         self._journeys = journeys
         self._catalog = catalog
         self._clock = clock
+        self._suppression = suppression
 
     def enroll(
         self, tenant_id: str, lead: LeadInput, *, sequence_id: str | None = None, actor: str
@@ -86,6 +98,12 @@ class Enrolment:
         """
         sequence = self._catalog.sequence(sequence_id or self._catalog.default_sequence)
         lead_id = lead_id_for(tenant_id, lead.company)
+        if self._suppression is not None:
+            closed = self._suppression.closed(tenant_id, lead_id, lead.company)
+            if OptOutScope.ALL in closed:
+                # An objection to all contact is never undone by an import.
+                detail = f"the contact {closed[OptOutScope.ALL]}: not enrolled again"
+                return EnrolResult(lead_id=lead_id, outcome=EnrolOutcome.REFUSED, detail=detail)
         command = Enroll(
             command_id=f"enroll/{tenant_id}/{lead_id}",
             at=self._clock.now(),

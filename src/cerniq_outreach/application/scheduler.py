@@ -39,9 +39,22 @@ import msgspec
 from cerniq_outreach.application.projections.base import iso
 from cerniq_outreach.application.records import Metadata
 from cerniq_outreach.application.whatsapp_routing import route_whatsapp
-from cerniq_outreach.domain.commands import ExhaustSequence, QueueMessage, RequestReview
+from cerniq_outreach.domain.commands import (
+    ExhaustSequence,
+    OptOut,
+    QueueMessage,
+    RequestReview,
+)
 from cerniq_outreach.domain.consent import DEFAULT_CONSENT_POLICY, ConsentPolicy
-from cerniq_outreach.domain.enums import Channel, PhoneStatus, Priority, QuotaRefusal, ReviewReason
+from cerniq_outreach.domain.enums import (
+    Channel,
+    OptOutScope,
+    PhoneStatus,
+    Priority,
+    QuotaRefusal,
+    ReviewReason,
+    opt_out_scope_of,
+)
 from cerniq_outreach.domain.errors import DomainError, TemplateError
 from cerniq_outreach.domain.events import Event
 from cerniq_outreach.domain.journey import Journey, evolve
@@ -52,6 +65,7 @@ from cerniq_outreach.domain.sequences import Exhausted, Sequence, StepDue, next_
 
 if TYPE_CHECKING:
     from cerniq_outreach.application.catalog import Catalog
+    from cerniq_outreach.application.contact_suppression import ContactSuppression
     from cerniq_outreach.application.journeys import JourneyCommands
     from cerniq_outreach.application.phone_directory import PhoneDirectory, PhoneView
     from cerniq_outreach.application.ports import (
@@ -318,6 +332,7 @@ class Scheduler:
         policy_for: each tenant's quota policy (business hours, warm-up ramp).
         consent_for: each tenant's consent policy.
         settings: pacing and batch sizes.
+        suppression: other leads of the same person whose objections close channels here.
     """
 
     def __init__(
@@ -333,6 +348,7 @@ class Scheduler:
         policy_for: Callable[[str], QuotaPolicy] = lambda _t: DEFAULT_POLICY,
         consent_for: Callable[[str], ConsentPolicy] = lambda _t: DEFAULT_CONSENT_POLICY,
         settings: SchedulerSettings | None = None,
+        suppression: ContactSuppression | None = None,
     ) -> None:
         # Imported here: the projector module imports ports at type-check time only.
         from cerniq_outreach.application.projector import Projector  # noqa: PLC0415
@@ -346,6 +362,7 @@ class Scheduler:
         self._clock = clock
         self._policy_for = policy_for
         self._consent_for = consent_for
+        self._suppression = suppression
         self.cache = JourneyCache(self._settings.state_cache)
         self.index = ScheduleIndexProjection(self.cache)
         self._projector = Projector(follower_store, read_models, [self.index])
@@ -576,9 +593,11 @@ class Scheduler:
             return None, None  # the journey moved on; its next event marks it dirty
         if action.due_at > now:
             return action.due_at, None
-        if sequence.respect_business_hours and not hours.is_open(now):
-            # Due while open but reached after closing (a long queue): the next window.
-            return hours.next_open(now), "outside business hours"
+        held = self._held_back(tenant_id, lead_id, journey, sequence, action.step, now)
+        if held is not None:
+            if held[0] is None:
+                report.refused += 1
+            return held
         return self._queue_step(
             tenant_id, lead_id, journey, sequence, action.step, now, pool, report
         )
@@ -719,6 +738,49 @@ class Scheduler:
         slots = [self.pacer.free_at(tenant_id, p) for p in pool.by_id]
         waits = [s for s in slots if s is not None and s > now]
         return None, min(waits) if waits else retry
+
+    def _held_back(  # noqa: PLR0917 - the step's context
+        self,
+        tenant_id: str,
+        lead_id: str,
+        journey: Journey,
+        sequence: Sequence,
+        step: SequenceStep,
+        now: datetime,
+    ) -> tuple[datetime | None, str | None] | None:
+        """Why a due step may not be queued now (a later time, or none), or None: go."""
+        hours = self._policy_for(tenant_id).hours
+        if sequence.respect_business_hours and not hours.is_open(now):
+            # Due while open but reached after closing (a long queue): the next window.
+            return hours.next_open(now), "outside business hours"
+        if self._suppressed(tenant_id, lead_id, journey, step.channel, now):
+            return None, None  # the opt-out recorded marks the journey dirty: worked out anew
+        return None
+
+    def _suppressed(
+        self, tenant_id: str, lead_id: str, journey: Journey, channel: Channel, now: datetime
+    ) -> bool:
+        """Record an opt-out when another lead of the same person closed this channel."""
+        if self._suppression is None or journey.company is None:
+            return False
+        closed = self._suppression.closed(tenant_id, lead_id, journey.company)
+        family = opt_out_scope_of(channel)
+        scope = OptOutScope.ALL if OptOutScope.ALL in closed else family
+        if scope is None or scope not in closed:
+            return False
+        command = OptOut(
+            command_id=f"suppressed/{lead_id}/{scope}/{journey.version}",
+            at=now,
+            scope=scope,
+            source=f"suppression: {closed[scope]}",
+        )
+        try:
+            self._journeys.run(
+                tenant_id, lead_id, [command], metadata=Metadata(actor=SCHEDULER_ACTOR)
+            )
+        except DomainError as exc:
+            _log.info("suppression not recorded", extra={"lead_id": lead_id, "code": exc.code})
+        return True
 
     def _give_back(self, reservation: Reservation | None) -> None:
         if reservation is not None:
