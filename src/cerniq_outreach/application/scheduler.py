@@ -578,8 +578,13 @@ class Scheduler:
     def _queue_one(
         self, tenant_id: str, lead_id: str, now: datetime, pool: _Pool, report: TickReport
     ) -> tuple[datetime | None, str | None]:
-        """Queue the journey's due step; returns a later due time when it must wait."""
-        journey = self._journeys.load(tenant_id, lead_id)
+        """Queue the journey's due step; returns a later due time when it must wait.
+
+        The journey comes from the cache the log follower keeps: if it is behind (a reply
+        just came in), the append conflicts, the commands are decided again on the fresh
+        stream, and a step no longer allowed is refused, its quota given back.
+        """
+        journey = self._state(tenant_id, lead_id)
         if journey.sequence_id is None or not self._catalog.has_sequence(journey.sequence_id):
             return None, None
         sequence = self._catalog.sequence(journey.sequence_id)
@@ -644,7 +649,9 @@ class Scheduler:
             quota_cost=routing.cost if routing is not None else 0,
             phone_id=routing.phone_id if routing is not None else None,
         )
-        if self._append(tenant_id, lead_id, queue, routing=routing, now=now, report=report):
+        if self._append(
+            tenant_id, lead_id, queue, routing=routing, now=now, report=report, state=journey
+        ):
             if routing is not None and routing.phone_id is not None:
                 self.pacer.used(tenant_id, routing.phone_id, now, message_id)
                 pool.counted(routing.phone_id, routing.cost)
@@ -660,6 +667,7 @@ class Scheduler:
         routing: Routing | None,
         now: datetime,
         report: TickReport,
+        state: Journey,
     ) -> bool:
         """Append the message (after a phone move, if any); on failure give the quota back."""
         commands: list[Any] = []
@@ -671,7 +679,11 @@ class Scheduler:
         reservation = routing.reservation if routing is not None else None
         try:
             self._journeys.run(
-                tenant_id, lead_id, commands, metadata=Metadata(actor=SCHEDULER_ACTOR)
+                tenant_id,
+                lead_id,
+                commands,
+                metadata=Metadata(actor=SCHEDULER_ACTOR),
+                state=state,
             )
         except DomainError as exc:
             self._give_back(reservation)
