@@ -9,17 +9,22 @@ the read models equals the live ones (`replay --verify`).
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import json
+from collections import defaultdict
+from datetime import datetime, timedelta
 
 import pytest
 
 from cerniq_outreach.adapters.clock import SimulatedClock
 from cerniq_outreach.adapters.migrations import migrate
 from cerniq_outreach.application.demo_data import DEMO_TENANT
+from cerniq_outreach.application.scheduler import SchedulerSettings
 from cerniq_outreach.bootstrap import open_engine, quota_policy
 from cerniq_outreach.entrypoints.demo import DEMO_START, DemoPlan, drive, seed_demo
 from cerniq_outreach.entrypoints.runtime import EngineLoop
 from cerniq_outreach.settings import Settings
-from engine_support import audit_from_export, cli, describe
+from engine_support import audit_from_export, cli, describe, export_lines
 
 PLAN = DemoPlan(phones=4, leads=160, days=3, seed=11)
 
@@ -87,3 +92,27 @@ def test_replay_equals_the_live_read_models(embedded_run):
     """A rebuild of every read model from the log equals the live tables."""
     result = cli(embedded_run["env"], "replay", "--verify")
     assert result.exit_code == 0, result.output
+
+
+def test_sends_on_one_phone_are_spaced_and_never_machine_regular(embedded_run):
+    """Consecutive WhatsApp messages of a phone are the jitter's floor apart or more.
+
+    The gaps vary: no fixed rhythm a spam filter could spot. (The demo's clock moves a
+    minute a step, so its gaps come in whole minutes; the scheduler process ticks every
+    second and spaces by the second.)
+    """
+    floor = timedelta(seconds=SchedulerSettings().jitter_low_seconds)
+    by_phone: dict[str, list[datetime]] = defaultdict(list)
+    for line in export_lines(embedded_run["env"]):
+        row = json.loads(line)
+        data = row["data"]
+        if row["event_type"] == "MessageQueued" and data["channel"] == "WHATSAPP":
+            by_phone[data["phone_id"]].append(datetime.fromisoformat(row["occurred_at"]))
+    gaps = []
+    for times in by_phone.values():
+        times.sort()
+        gaps += [later - earlier for earlier, later in itertools.pairwise(times)]
+    assert len(by_phone) == PLAN.phones
+    assert gaps
+    assert min(gaps) >= floor
+    assert len(set(gaps)) >= 5  # spread over many intervals, not one repeated
