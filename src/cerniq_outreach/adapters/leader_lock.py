@@ -11,11 +11,23 @@ from __future__ import annotations
 
 import fcntl
 import os
-import threading
 from pathlib import Path
-from typing import Final
+from typing import Final, Protocol
 
 import psycopg
+
+
+class Stopping(Protocol):
+    """What a waiting lock asks of the caller's stop signal (a `threading.Event` will do)."""
+
+    def is_set(self) -> bool:
+        """Whether to give up."""
+        ...
+
+    def wait(self, timeout: float) -> bool:
+        """Pause up to `timeout` seconds; True when it is time to give up."""
+        ...
+
 
 SCHEDULER_LOCK_KEY: Final = 7_220_002
 """The advisory lock id of the scheduler (migrations use 7_220_001)."""
@@ -24,7 +36,7 @@ SCHEDULER_LOCK_KEY: Final = 7_220_002
 class LeaderLock:
     """Exclusive leadership; `acquire` waits, `held` checks, `release` gives it up."""
 
-    def acquire(self, stop: threading.Event, poll: float = 2.0) -> bool:
+    def acquire(self, stop: Stopping, poll: float = 2.0) -> bool:
         """Wait until the lock is ours (True) or `stop` is set (False)."""
         raise NotImplementedError  # pragma: no cover - abstract
 
@@ -45,7 +57,7 @@ class PostgresLeaderLock(LeaderLock):
         self._key = key
         self._conn: psycopg.Connection[tuple[object, ...]] | None = None
 
-    def acquire(self, stop: threading.Event, poll: float = 2.0) -> bool:
+    def acquire(self, stop: Stopping, poll: float = 2.0) -> bool:
         """Try every `poll` seconds until ours or stopped."""
         while not stop.is_set():
             if self._conn is None or self._conn.closed:
@@ -84,7 +96,7 @@ class FileLeaderLock(LeaderLock):
         self._path = path
         self._fd: int | None = None
 
-    def acquire(self, stop: threading.Event, poll: float = 2.0) -> bool:
+    def acquire(self, stop: Stopping, poll: float = 2.0) -> bool:
         """Try every `poll` seconds until ours or stopped."""
         self._path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -53,12 +54,35 @@ SCHEDULER_INTERVAL: Final = 1.0
 """Real seconds between two scheduler ticks in production."""
 
 
-def _stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT (the process then finishes its step and exits)."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
+class _Signals:
+    """Set by SIGTERM or SIGINT: the process finishes its step and exits.
+
+    The handler only appends to a list: setting a `threading.Event` from a signal handler
+    can deadlock against the very wait it interrupts (the handler runs on the waiting
+    thread). Waits are sliced instead, so a signal is seen within a tenth of a second.
+    """
+
+    def __init__(self) -> None:
+        self._received: list[int] = []
+        self._pause = threading.Event()  # never set: its wait() is a bounded pause
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, _frame: self._received.append(signum))
+
+    def is_set(self) -> bool:
+        """Whether a stop signal arrived."""
+        return bool(self._received)
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for a stop signal; True once one arrived."""
+        end = time.monotonic() + seconds
+        while not self._received and (left := end - time.monotonic()) > 0:
+            self._pause.wait(min(0.1, left))
+        return self.is_set()
+
+
+def _stop_on_signals() -> _Signals:
+    """SIGTERM and SIGINT ask the process to stop (see `_Signals`)."""
+    return _Signals()
 
 
 def _needs_shared_quota(loaded: Settings, what: str) -> None:
@@ -228,12 +252,13 @@ def worker(threads: int) -> None:
                     target=_pump, args=(sandbox, stop), name="cerniq-sandbox", daemon=True
                 ).start()
             click.echo(f"{PROG}: worker running with {threads} threads", err=True)
-            run_worker(engine.broker, threads=threads, stop=stop)
+            # run_worker watches SIGTERM/SIGINT itself (its handlers replace ours meanwhile).
+            run_worker(engine.broker, threads=threads)
         finally:
             engine.close()
 
 
-def _pump(sandbox: SandboxProviders, stop: threading.Event, every: float = 0.5) -> None:
+def _pump(sandbox: SandboxProviders, stop: _Signals, every: float = 0.5) -> None:
     while not stop.wait(every):
         try:
             sandbox.pump()
