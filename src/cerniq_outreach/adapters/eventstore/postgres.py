@@ -120,7 +120,9 @@ class PostgresEventStore:
         )
         self._listener = Listener(url, q.CHANNEL)
         self._notifier = Notifier(url, q.CHANNEL)
-        self._held_back = False  # the last short read_all left events behind the horizon
+        # Where the last short read_all ended (caught up), for `wait_for_events` to ask
+        # whether committed events wait behind the horizon; None after a full batch.
+        self._caught_up_at: Checkpoint | None = None
 
     @property
     def role(self) -> str:
@@ -304,10 +306,11 @@ class PostgresEventStore:
         self._require_cross_tenant("read_all")
         rows = self._fetch(q.READ_ALL, (str(after.tx_id), after.position, limit))
         records = list(decode_rows(rows, self._vault))
-        if len(records) < limit:
-            last = records[-1].checkpoint if records else after
-            held = self._fetch(q.HELD_BACK, (str(last.tx_id), last.position))
-            self._held_back = bool(held[0][0])
+        # Asked lazily, by the follower that is about to wait: a loop that reads again
+        # without waiting (the engine's step) pays no second round trip per read.
+        self._caught_up_at = (
+            (records[-1].checkpoint if records else after) if len(records) < limit else None
+        )
         return records
 
     def export(
@@ -365,11 +368,20 @@ class PostgresEventStore:
     def wait_for_events(self, timeout: float) -> bool:
         """Wait for a NOTIFY from an append, up to `timeout` seconds (a hint only).
 
-        Returns True after at most `HELD_BACK_POLL` when the last short `read_all` saw
-        events committed behind the horizon: they become readable when an older transaction
-        ends, and nothing says that transaction will NOTIFY.
+        After a short `read_all` (caught up), first asks what lies past where it ended:
+        events readable now (their transaction ended since, maybe without a NOTIFY) return
+        True at once; events still behind the horizon cap the wait at `HELD_BACK_POLL`,
+        since the older transaction holding them back may end without a NOTIFY. Asked
+        here rather than in `read_all`, so a loop that reads without waiting pays nothing.
         """
-        held_back = self._held_back
+        held_back = False
+        caught_up_at = self._caught_up_at
+        if caught_up_at is not None:
+            params = {"tx": str(caught_up_at.tx_id), "pos": caught_up_at.position}
+            ready, held = self._fetch(q.PENDING, params)[0]
+            if ready:
+                return True  # committed since the last read, NOTIFY or not: read again now
+            held_back = bool(held)
         if held_back:
             # The last read left committed events behind the horizon; the transaction that
             # holds them back may end without a NOTIFY, so do not wait long for one.

@@ -78,11 +78,12 @@ READ_ALL = (
     " ORDER BY tx_id, global_position LIMIT %s"
 )
 
-# Are committed events waiting behind the horizon (an older transaction still running)?
-# When that transaction ends it may not NOTIFY (a projector's, a migration's), so a follower
-# that finds events held back polls again soon instead of waiting for the next append.
-HELD_BACK = (
-    "SELECT EXISTS (SELECT FROM events WHERE (tx_id, global_position) > (%s::xid8, %s)"
+# What lies past a follower's checkpoint now: events it can read at once (their writers
+# ended since its last read), and events still held back by an older open transaction.
+PENDING = (
+    "SELECT EXISTS (SELECT FROM events WHERE (tx_id, global_position) > (%(tx)s::xid8, %(pos)s)"
+    " AND tx_id < pg_snapshot_xmin(pg_current_snapshot())),"
+    " EXISTS (SELECT FROM events WHERE (tx_id, global_position) > (%(tx)s::xid8, %(pos)s)"
     " AND tx_id >= pg_snapshot_xmin(pg_current_snapshot()))"
 )
 
