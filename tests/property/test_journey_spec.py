@@ -19,6 +19,7 @@ from cerniq_outreach.domain.enums import (
     TERMINAL_STATES,
     Channel,
     JourneyState,
+    OptOutScope,
     ReplyTrigger,
     ReviewResolution,
 )
@@ -281,7 +282,10 @@ class JourneyMachine(RuleBasedStateMachine):
         if found & {ReplyTrigger.COMPLAINT, ReplyTrigger.OPT_OUT}:
             assert any(isinstance(e, ReviewRequested) for e in out), "complaint opens a review"
         if ReplyTrigger.OPT_OUT in found:
-            assert self.state.stage is JourneyState.DEAD, "an opt-out keyword ends the journey"
+            # Ends the journey, unless it ended already: a CONVERTED deal stays converted,
+            # and the opt-out is recorded (nothing automated goes out to a terminal journey).
+            assert self.state.stage in TERMINAL_STATES, "an opt-out keyword ends the journey"
+            assert OptOutScope.ALL in self.state.opted_out
 
     @rule(reason=reasons, priority=priorities)
     def flag_for_review(self, reason, priority):

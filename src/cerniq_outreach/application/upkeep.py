@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Final
 
 from cerniq_outreach.application.projections.base import iso
@@ -136,12 +137,23 @@ class PhoneHealth:
 
 
 class StatsRollup:
-    """Brings the follower projections up to the log."""
+    """Brings the follower projections up to the log.
+
+    One catch-up at a time per process: a `Projector` keeps its last checkpoints in memory
+    and is not made for two threads at once (processes exclude each other through the
+    checkpoint rows). A rollup that finds another running skips: that one catches up.
+    """
 
     def __init__(self, projector: Projector) -> None:
         self._projector = projector
+        self._running = threading.Lock()
 
     def handle(self, payload: JobPayload) -> None:
         """Catch the follower projections up (the payload is ignored)."""
         del payload
-        self._projector.catch_up()
+        if not self._running.acquire(blocking=False):
+            return
+        try:
+            self._projector.catch_up()
+        finally:
+            self._running.release()
