@@ -38,3 +38,8 @@ CREATE TABLE review_sla_alerts (
 );
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON review_sla_alerts TO cerniq_follower;
+
+-- Company-level stop (application/company_stop.py) finds a company's other leads by
+-- fiscal code within the tenant.
+CREATE INDEX gold_lead_journey_fiscal_code ON gold_lead_journey (tenant_id, fiscal_code)
+    WHERE fiscal_code IS NOT NULL;

@@ -33,3 +33,8 @@ CREATE TABLE IF NOT EXISTS review_sla_alerts (
     alerted_at TEXT NOT NULL,
     PRIMARY KEY (tenant_id, review_id)
 );
+
+-- Company-level stop (application/company_stop.py) finds a company's other leads by
+-- fiscal code within the tenant.
+CREATE INDEX IF NOT EXISTS gold_lead_journey_fiscal_code ON gold_lead_journey (tenant_id, fiscal_code)
+    WHERE fiscal_code IS NOT NULL;

@@ -11,7 +11,7 @@ arrives with issue #9 and is checked in the same place.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cerniq_outreach.domain.enums import OptOutScope
 
@@ -19,13 +19,17 @@ if TYPE_CHECKING:
     from cerniq_outreach.application.ports import ReadModelDatabase
     from cerniq_outreach.domain.events import Company
 
-_SAME_CONTACT: Final = """
-SELECT lead_id, phone, email, opted_out_whatsapp, opted_out_email, opted_out_all,
-    whatsapp_invalid, email_invalid
-FROM gold_lead_journey
-WHERE tenant_id = :tenant AND lead_id <> :lead AND (phone = :phone OR email = :email)
-LIMIT 50
-"""
+_COLUMNS: Final = """lead_id, phone, email, opted_out_whatsapp, opted_out_email, opted_out_all,
+    whatsapp_invalid, email_invalid"""
+# Two lookups, each served by its index (an OR of the two would scan the tenant's leads).
+_SAME_PHONE: Final = f"""
+SELECT {_COLUMNS} FROM gold_lead_journey
+WHERE phone = :phone AND tenant_id = :tenant AND lead_id <> :lead LIMIT 50
+"""  # noqa: S608 - constant column list
+_SAME_EMAIL: Final = f"""
+SELECT {_COLUMNS} FROM gold_lead_journey
+WHERE email = :email AND tenant_id = :tenant AND lead_id <> :lead LIMIT 50
+"""  # noqa: S608 - constant column list
 
 
 class ContactSuppression:
@@ -47,8 +51,12 @@ class ContactSuppression:
             "phone": company.phone,
             "email": company.email,
         }
+        rows: list[dict[str, Any]] = []
         with self._db.transaction(tenant_id) as tx:
-            rows = tx.fetchall(_SAME_CONTACT, params)
+            if company.phone:
+                rows += tx.fetchall(_SAME_PHONE, params)
+            if company.email:
+                rows += tx.fetchall(_SAME_EMAIL, params)
         closed: dict[OptOutScope, str] = {}
         for row in rows:
             other = row["lead_id"]
