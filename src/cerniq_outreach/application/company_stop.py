@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import msgspec
 
+from cerniq_outreach.application.jobs import read_payload
 from cerniq_outreach.application.projections.search import search_key, search_pattern
 from cerniq_outreach.application.records import Metadata
 from cerniq_outreach.domain.commands import StopSequence
@@ -78,8 +79,7 @@ class CompanyStop:
 
     def handle(self, payload: JobPayload) -> None:
         """Stop the company's other leads' sequences; idempotent."""
-        raw: Any = msgspec.json.decode(payload) if isinstance(payload, bytes) else payload
-        job = msgspec.convert(raw, CompanyStopJob)
+        job = read_payload(payload, CompanyStopJob)
         if not self._enabled_for(job.tenant_id):
             return
         for sibling in self.siblings(job.tenant_id, job.lead_id):

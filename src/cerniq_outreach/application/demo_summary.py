@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from cerniq_outreach.application.records import RecordedEvent
     from cerniq_outreach.domain.business_hours import BusinessHours
 
-_DAY_KEYS = (
+DAY_KEYS = (
     "new_contacts",
     "follow_ups",
     "emails_cold",
@@ -81,7 +81,7 @@ def summarise(
     return {
         "events": events,
         "leads": len(states),
-        "days": [{"date": d, **{k: days[d][k] for k in _DAY_KEYS}} for d in sorted(days)],
+        "days": [{"date": d, **{k: days[d][k] for k in DAY_KEYS}} for d in sorted(days)],
         "phones": [
             {
                 "phone_id": phone_id,

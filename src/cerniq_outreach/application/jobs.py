@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import msgspec
 
@@ -89,6 +89,15 @@ class RetryLater(Exception):
         super().__init__(f"retry at {at.isoformat()}: {reason}")
         self.at = at
         self.reason = reason
+
+
+T = TypeVar("T")
+
+
+def read_payload(payload: JobPayload, kind: type[T]) -> T:
+    """A job's payload as `kind` (bytes are JSON; a dict comes as the queue kept it)."""
+    raw: Any = msgspec.json.decode(payload) if isinstance(payload, bytes) else payload
+    return msgspec.convert(raw, kind)
 
 
 class JobQueue(Protocol):

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from cerniq_outreach.application.jobs import NonRetryable
+from cerniq_outreach.application.jobs import NonRetryable, read_payload
 from cerniq_outreach.application.records import Metadata
 from cerniq_outreach.domain.commands import ScoreSentiment
 from cerniq_outreach.domain.decision import derive_id
@@ -72,8 +72,7 @@ class ReplyAnalysisJob:
 
     def handle(self, payload: JobPayload) -> None:
         """Score the reply the job names and record what it means; idempotent."""
-        raw: Any = msgspec.json.decode(payload) if isinstance(payload, bytes) else payload
-        job = msgspec.convert(raw, AnalyseJob)
+        job = read_payload(payload, AnalyseJob)
         records = self._store.read_stream(job.tenant_id, job.lead_id)
         command_id = f"score/{job.event_id}"
         if any(r.event_id == derive_id(command_id, 0) for r in records):

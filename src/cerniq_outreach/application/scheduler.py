@@ -77,6 +77,7 @@ if TYPE_CHECKING:
     )
     from cerniq_outreach.application.records import RecordedEvent
     from cerniq_outreach.application.whatsapp_routing import Routing
+    from cerniq_outreach.domain.commands import AnyCommand
     from cerniq_outreach.domain.quota import QuotaDecision
     from cerniq_outreach.domain.quota_ledger import Reservation
     from cerniq_outreach.domain.sequences import SequenceStep
@@ -449,14 +450,7 @@ class Scheduler:
             at=self._clock.now(),
             reason=reason,
         )
-        try:
-            self._journeys.run(
-                tenant_id, lead_id, [command], metadata=Metadata(actor=SCHEDULER_ACTOR)
-            )
-        except DomainError as exc:
-            # Another writer got there first (the journey moved on); the next event marks
-            # it dirty again and it is worked out anew.
-            _log.info("sequence not ended", extra={"lead_id": lead_id, "code": exc.code})
+        self._record(tenant_id, lead_id, command, "sequence not ended")
 
     # --- queueing ---------------------------------------------------------------------------
 
@@ -786,12 +780,7 @@ class Scheduler:
             scope=scope,
             source=f"suppression: {closed[scope]}",
         )
-        try:
-            self._journeys.run(
-                tenant_id, lead_id, [command], metadata=Metadata(actor=SCHEDULER_ACTOR)
-            )
-        except DomainError as exc:
-            _log.info("suppression not recorded", extra={"lead_id": lead_id, "code": exc.code})
+        self._record(tenant_id, lead_id, command, "suppression not recorded")
         return True
 
     def _give_back(self, reservation: Reservation | None) -> None:
@@ -803,22 +792,30 @@ class Scheduler:
     ) -> None:
         # The step cannot be rendered for this lead (a required value is missing): a person
         # must fill it in or decide; automation never sends a half-rendered message.
-        _log.warning("step cannot be rendered", extra={"lead_id": lead_id, "step": step.number})
+        _log.warning(
+            "step cannot be rendered",
+            extra={"lead_id": lead_id, "step": step.number, "problem": str(exc)},
+        )
         command = RequestReview(
             command_id=f"template-problem/{lead_id}/{step.template_id}/{step.number}",
             at=now,
             reason=ReviewReason.MANUAL_FLAG,
             priority=Priority.MEDIUM,
         )
+        self._record(tenant_id, lead_id, command, "review not opened")
+
+    def _record(self, tenant_id: str, lead_id: str, command: AnyCommand, refused: str) -> None:
+        """Run one command of the scheduler's own; a refusal is logged, not raised.
+
+        A refusal means another writer got there first (the journey moved on): its next
+        event marks it dirty again and it is worked out anew.
+        """
         try:
             self._journeys.run(
-                tenant_id,
-                lead_id,
-                [command],
-                metadata=Metadata(actor=SCHEDULER_ACTOR, causation_id=str(exc)[:200]),
+                tenant_id, lead_id, [command], metadata=Metadata(actor=SCHEDULER_ACTOR)
             )
-        except DomainError:
-            _log.info("review not opened", extra={"lead_id": lead_id})
+        except DomainError as exc:
+            _log.info(refused, extra={"lead_id": lead_id, "code": exc.code})
 
     def _state(self, tenant_id: str, lead_id: str) -> Journey:
         key = (tenant_id, lead_id)

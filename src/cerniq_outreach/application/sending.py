@@ -36,7 +36,7 @@ from cerniq_outreach.application.channels import (
     SendResult,
     WarmEmail,
 )
-from cerniq_outreach.application.jobs import NonRetryable, RetryLater
+from cerniq_outreach.application.jobs import NonRetryable, RetryLater, read_payload
 from cerniq_outreach.application.records import Metadata
 from cerniq_outreach.domain.commands import AttemptSend, CancelMessage, RecordFailure, RecordSent
 from cerniq_outreach.domain.enums import Channel, PhoneStatus, QuotaRefusal
@@ -132,8 +132,7 @@ class Sender:
 
     def handle(self, payload: JobPayload) -> None:
         """Run one send job (see the module doc); idempotent."""
-        raw: Any = msgspec.json.decode(payload) if isinstance(payload, bytes) else payload
-        job = msgspec.convert(raw, SendJob)
+        job = read_payload(payload, SendJob)
         journey = self._journeys.load(job.tenant_id, job.lead_id)
         record = journey.messages.get(job.message_id)
         if record is None:

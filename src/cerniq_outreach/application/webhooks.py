@@ -17,12 +17,12 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import msgspec
 
 from cerniq_outreach.application.channels import RequestRejected
-from cerniq_outreach.application.jobs import PROCESS_WEBHOOK
+from cerniq_outreach.application.jobs import PROCESS_WEBHOOK, read_payload
 from cerniq_outreach.application.records import ConcurrencyConflict, Metadata
 from cerniq_outreach.application.webhook_commands import commands_for
 from cerniq_outreach.application.webhook_events import (
@@ -223,8 +223,7 @@ class WebhookProcessor:
 
     def handle(self, payload: JobPayload) -> None:
         """The `WEBHOOK_JOB` handler: decode the payload the intake enqueued, process it."""
-        raw: Any = msgspec.json.decode(payload) if isinstance(payload, bytes) else payload
-        job = msgspec.convert(raw, _Payload)
+        job = read_payload(payload, _Payload)
         self.process(job.fact, job.received_at)
 
     def process(self, fact: WebhookFact, received_at: datetime) -> ProcessOutcome:

@@ -28,6 +28,7 @@ from cerniq_outreach.adapters.migrations import migrate, reset_database
 from cerniq_outreach.application import upkeep
 from cerniq_outreach.application.catalog import CatalogError
 from cerniq_outreach.application.demo_data import DEMO_TENANT
+from cerniq_outreach.application.demo_summary import DAY_KEYS
 from cerniq_outreach.bootstrap import open_engine, open_leader_lock, quota_policy
 from cerniq_outreach.entrypoints.cli.base import (
     PROG,
@@ -364,33 +365,11 @@ def demo(
 def _print_summary(summary: dict[str, Any]) -> None:
     console = Console(width=120)
     days = Table(title="Per day")
-    for column in (
-        "date",
-        "new contacts",
-        "follow-ups",
-        "cold emails",
-        "warm emails",
-        "replies",
-        "reviews",
-        "opt-outs",
-    ):
-        days.add_column(column, justify="right")
+    days.add_column("date", justify="right")
+    for key in DAY_KEYS:
+        days.add_column(key.replace("_", " "), justify="right")
     for day in summary["days"]:
-        days.add_row(
-            day["date"],
-            *(
-                str(day[k])
-                for k in (
-                    "new_contacts",
-                    "follow_ups",
-                    "emails_cold",
-                    "emails_warm",
-                    "replies",
-                    "reviews",
-                    "opt_outs",
-                )
-            ),
-        )
+        days.add_row(day["date"], *(str(day[key]) for key in DAY_KEYS))
     console.print(days)
     phones = Table(title="Per phone")
     for column in ("number", "new contacts", "follow-ups", "busiest day"):
